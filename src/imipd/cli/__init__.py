@@ -1,0 +1,1 @@
+"""The ``imipd`` and ``imip`` commands: thin shells over the layers below."""

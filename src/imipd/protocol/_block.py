@@ -1,0 +1,110 @@
+"""The ``Block`` value type and its serializer (IMIP.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character other than TAB (these never go in a line)."""
+    return any((ch < " " and ch != "\t") or ch == "\x7f" for ch in text)
+
+
+def _check_line_text(what: str, text: str) -> None:
+    if has_control(text):
+        raise ValueError(f"{what} must not contain control characters: {text!r}")
+
+
+def is_valid_verb(verb: str) -> bool:
+    """A verb is non-empty, upper case, without white space or control characters.
+
+    Which verbs mean something is the core's business (unknown ones get ``801``).
+    """
+    return bool(verb) and verb == verb.upper() and all(" " < ch != "\x7f" for ch in verb)
+
+
+def is_valid_header_name(name: str) -> bool:
+    """A header name is non-empty, without a colon, white space or control characters."""
+    return bool(name) and ":" not in name and all(" " < ch != "\x7f" for ch in name)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One IMIP block: type line, headers in their order, and a body of bytes.
+
+    ``headers`` keep the casing they were received or built with and are looked
+    up case-insensitively. ``empty_line`` records whether the empty line was
+    present (when parsed) or must be written even without a body (when built).
+    The size line is not stored: it is computed when the block is written.
+    """
+
+    verb: str
+    args: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    empty_line: bool = False
+
+    def __post_init__(self) -> None:
+        if not is_valid_verb(self.verb):
+            raise ValueError(f"invalid verb {self.verb!r}: non-empty, upper case, no white space")
+        for arg in self.args:
+            if not arg or " " in arg or "\t" in arg:
+                raise ValueError(f"invalid argument {arg!r}: non-empty, no white space")
+            _check_line_text("an argument", arg)
+        for name, value in self.headers:
+            if not is_valid_header_name(name):
+                raise ValueError(f"invalid header name {name!r}")
+            _check_line_text("a header value", value)
+            if value != value.strip():
+                raise ValueError(f"header value {value!r} has surrounding white space")
+        if not isinstance(self.body, bytes):
+            raise TypeError("body must be bytes")
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (any casing), or None when absent."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def with_headers(self, *extra: tuple[str, str]) -> Block:
+        """A copy with ``extra`` headers appended."""
+        return Block(self.verb, self.args, self.headers + extra, self.body, self.empty_line)
+
+    @property
+    def type_line(self) -> str:
+        """The type line as written, without its line ending."""
+        return " ".join((self.verb, *self.args))
+
+    def to_bytes(self, *, sort_headers: bool = False) -> bytes:
+        """The block on the wire, CR LF everywhere, size line computed.
+
+        With ``sort_headers`` the headers are written in case-insensitive
+        alphabetical order of name, as the Odigo server did. The empty line is
+        written when a body follows or when ``empty_line`` is set.
+        """
+        return serialize(
+            self.verb, self.args, self.headers, self.body,
+            empty_line=self.empty_line, sort_headers=sort_headers,
+        )
+
+
+def serialize(
+    verb: str,
+    args: Iterable[str],
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    empty_line: bool = False,
+    sort_headers: bool = False,
+) -> bytes:
+    """Write one block from its parts (the caller vouches that they are valid)."""
+    if sort_headers:
+        headers = sorted(headers, key=lambda item: item[0].lower())
+    content = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
+    if body or empty_line:
+        content += b"\r\n" + body
+    type_line = " ".join((verb, *args)) if args else verb
+    return b"%s\r\n%d\r\n%s" % (type_line.encode("utf-8"), len(content), content)

@@ -1,0 +1,344 @@
+"""The incremental, sans-IO block parser (IMIP.md §2).
+
+Push bytes in with :meth:`Parser.feed` (``b""`` means the stream ended), pull
+blocks out with :meth:`Parser.next_block`. The parser never buffers more than a
+limit allows before it judges the input: every limit of IMIP.md §2 is checked
+as soon as the bytes that break it arrive.
+
+Contract: :meth:`Parser.next_block` returns a :class:`Block`, ``NEED_DATA`` or
+``END``, or raises :class:`ProtocolError`. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+from ._block import Block, has_control, is_valid_header_name
+from ._errors import ProtocolError
+from ._limits import Limits
+from ._status import Status
+
+
+class Signal(enum.Enum):
+    """What :meth:`Parser.next_block` returns when it has no block to give."""
+
+    NEED_DATA = "need more data"
+    END = "end of stream"
+
+
+NEED_DATA = Signal.NEED_DATA
+END = Signal.END
+
+
+class _State(enum.Enum):
+    TYPE = enum.auto()
+    SIZE = enum.auto()
+    HEADERS = enum.auto()
+    BODY = enum.auto()
+    SKIP = enum.auto()
+
+
+class Parser:
+    """Turns a byte stream (one direction of a connection) into blocks."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._size_digits = len(str(self.limits.block_size))
+        self._buf = bytearray()
+        self._consumed = 0  # stream offset of self._buf[0]
+        self._eof = False
+        self._dead: ProtocolError | None = None
+        self._state = _State.TYPE
+        self._reset_block()
+        self.last_offset = 0
+        """Stream offset of the first byte of the block last returned."""
+        self.last_size = 0
+        """The size line's value of the block last returned."""
+
+    def _reset_block(self) -> None:
+        self._start = 0
+        self._verb = ""
+        self._args: tuple[str, ...] = ()
+        self._headers: list[tuple[str, str]] = []
+        self._seen: set[str] = set()
+        self._block_id: str | None = None
+        self._empty_line = False
+        self._remaining = 0
+        self._size = 0
+        self._pending: tuple[Status, str] | None = None
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream consumed so far (the offset of the next unread byte)."""
+        return self._consumed
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed."""
+        return len(self._buf)
+
+    @property
+    def in_block(self) -> bool:
+        """Whether part of a block has been read (a block is started but not finished)."""
+        return self._state is not _State.TYPE or bool(self._buf.strip(b"\r\n"))
+
+    def feed(self, data: bytes) -> None:
+        """Add received bytes; ``b""`` marks the end of the stream."""
+        if not data:
+            self._eof = True
+        elif self._eof:
+            raise RuntimeError("feed() after the end of the stream")
+        else:
+            self._buf += data
+
+    def __iter__(self) -> Parser:
+        return self
+
+    def __next__(self) -> Block:
+        """Iterate over the blocks available now (stops at ``NEED_DATA`` or ``END``)."""
+        item = self.next_block()
+        if isinstance(item, Block):
+            return item
+        raise StopIteration
+
+    def next_block(self) -> Block | Signal:
+        """The next complete block, ``NEED_DATA``, or ``END``; raises :class:`ProtocolError`."""
+        if self._dead is not None:
+            raise self._dead
+        try:
+            return self._next()
+        except ProtocolError as error:
+            if error.fatal:
+                self._dead = error
+            else:
+                self._state = _State.TYPE
+                self._reset_block()
+            raise
+
+    # -- the states -------------------------------------------------------
+
+    def _consume(self, n: int) -> bytes:
+        chunk = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._consumed += n
+        return chunk
+
+    def _fatal(self, status: Status, reason: str, offset: int | None = None) -> ProtocolError:
+        return ProtocolError(
+            status, reason, fatal=True, offset=self._start if offset is None else offset
+        )
+
+    def _next(self) -> Block | Signal:
+        while True:
+            state = self._state
+            if state is _State.TYPE:
+                if not self._read_type_line():
+                    return self._need_data()
+            elif state is _State.SIZE:
+                if not self._read_size_line():
+                    return self._need_data()
+            elif state is _State.HEADERS:
+                if not self._read_header_line():
+                    return self._need_data()
+            elif state is _State.BODY:
+                if len(self._buf) < self._remaining:
+                    return self._need_data()
+                return self._finish(self._consume(self._remaining))
+            else:  # SKIP
+                n = min(len(self._buf), self._remaining)
+                self._consume(n)
+                self._remaining -= n
+                if self._remaining:
+                    return self._need_data()
+                return self._finish(b"")
+
+    def _need_data(self) -> Signal:
+        if not self._eof:
+            return NEED_DATA
+        if self._state is _State.TYPE and not self._buf.strip(b"\r\n"):
+            self._consume(len(self._buf))
+            return END
+        if self._state is _State.TYPE:
+            start = self._consumed + len(self._buf) - len(self._buf.lstrip(b"\r\n"))
+        else:
+            start = self._start
+        raise self._fatal(Status.MALFORMED, "the stream ended inside a block", start)
+
+    def _read_type_line(self) -> bool:
+        buf = self._buf
+        limit = self.limits.type_line
+        while True:
+            idx = buf.find(b"\n", 0, limit + 2)
+            if idx < 0:
+                if len(buf) >= limit + 2:
+                    raise self._fatal(
+                        Status.TOO_LARGE, f"type line longer than {limit} bytes", self._consumed
+                    )
+                return False
+            end = idx - 1 if idx and buf[idx - 1] == 0x0D else idx
+            if end == 0:  # an empty line before a type line is ignored
+                self._consume(idx + 1)
+                continue
+            if end > limit:
+                raise self._fatal(
+                    Status.TOO_LARGE, f"type line longer than {limit} bytes", self._consumed
+                )
+            self._start = self._consumed
+            raw = self._consume(idx + 1)[:end]
+            self._parse_type_line(raw)
+            self._state = _State.SIZE
+            return True
+
+    def _parse_type_line(self, raw: bytes) -> None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._pending = (Status.MALFORMED, "type line is not UTF-8")
+            return
+        if has_control(text) or "\t" in text:
+            self._pending = (Status.MALFORMED, "control character in the type line")
+            return
+        words = text.split()
+        if not words:
+            self._pending = (Status.MALFORMED, "type line has no verb")
+            return
+        self._verb = words[0].upper()
+        self._args = tuple(words[1:])
+
+    def _read_size_line(self) -> bool:
+        buf = self._buf
+        idx = buf.find(b"\n")
+        line = buf if idx < 0 else buf[:idx]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line and not line.isdigit():
+            raise self._fatal(Status.MALFORMED, "size line is not a decimal number")
+        if len(line) > self._size_digits:
+            # leading zeros do not change the value; drop them as they come
+            zeros = len(line) - len(line.lstrip(b"0"))
+            if zeros == len(line):
+                zeros -= 1
+            if zeros:
+                self._consume(zeros)
+                return self._read_size_line()
+            raise self._fatal(
+                Status.TOO_LARGE, f"block larger than {self.limits.block_size} bytes"
+            )
+        if idx < 0:
+            return False
+        if not line:
+            raise self._fatal(Status.MALFORMED, "size line is empty")
+        size = int(line)
+        if size > self.limits.block_size:
+            raise self._fatal(
+                Status.TOO_LARGE, f"block larger than {self.limits.block_size} bytes"
+            )
+        self._consume(idx + 1)
+        self._remaining = size
+        self._size = size
+        self._state = _State.HEADERS
+        if size == 0:
+            self._state = _State.BODY
+        return True
+
+    def _skip_rest(self, status: Status, reason: str) -> None:
+        if self._pending is None or status is Status.TOO_LARGE:
+            self._pending = (status, reason)
+        self._state = _State.SKIP
+
+    def _read_header_line(self) -> bool:
+        buf = self._buf
+        limit = self.limits.header_line
+        window = min(self._remaining, limit + 2)
+        idx = buf.find(b"\n", 0, window)
+        if idx < 0:
+            if len(buf) < window:
+                return False
+            if window == self._remaining:
+                raise self._fatal(
+                    Status.MALFORMED, "header lines do not end inside the block's size"
+                )
+            self._skip_rest(Status.TOO_LARGE, f"header line longer than {limit} bytes")
+            return True
+        end = idx - 1 if idx and buf[idx - 1] == 0x0D else idx
+        raw = self._consume(idx + 1)[:end]
+        self._remaining -= idx + 1
+        if not raw:
+            self._empty_line = True
+            self._enter_body()
+            return True
+        if end > limit:
+            self._skip_rest(Status.TOO_LARGE, f"header line longer than {limit} bytes")
+            return True
+        if len(self._headers) >= self.limits.header_count:
+            self._skip_rest(
+                Status.TOO_LARGE, f"more than {self.limits.header_count} header lines"
+            )
+            return True
+        self._parse_header(raw)
+        if not self._remaining:
+            self._state = _State.BODY
+        return True
+
+    def _parse_header(self, raw: bytes) -> None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._pend(Status.MALFORMED, "header line is not UTF-8")
+            return
+        name, colon, value = text.partition(":")
+        name = name.strip()
+        value = value.strip()
+        if not colon or not is_valid_header_name(name):
+            self._pend(Status.MALFORMED, f"bad header line {text[:40]!r}")
+            return
+        if has_control(value):
+            self._pend(Status.MALFORMED, f"control character in header {name}")
+            return
+        key = name.lower()
+        if key in self._seen:
+            self._pend(Status.BAD_HEADER, f"header {name} appears twice")
+            return
+        self._seen.add(key)
+        if key == "id":
+            self._block_id = value
+        self._headers.append((name, value))
+
+    def _pend(self, status: Status, reason: str) -> None:
+        if self._pending is None:
+            self._pending = (status, reason)
+
+    def _enter_body(self) -> None:
+        limit = self.limits.body_limit(self._verb, self._args)
+        if limit is not None and self._remaining > limit:
+            self._skip_rest(Status.TOO_LARGE, f"{self._verb} body larger than {limit} bytes")
+        else:
+            self._state = _State.BODY
+
+    def _finish(self, body: bytes) -> Block:
+        pending = self._pending
+        if pending is not None:
+            raise ProtocolError(
+                pending[0], pending[1], fatal=False, offset=self._start, block_id=self._block_id
+            )
+        block = Block(self._verb, self._args, tuple(self._headers), body, self._empty_line)
+        self.last_offset = self._start
+        self.last_size = self._size
+        self._state = _State.TYPE
+        self._reset_block()
+        return block
+
+
+def parse_all(data: bytes, limits: Limits | None = None) -> list[Block]:
+    """Every block of a complete stream; raises :class:`ProtocolError` on the first bad one."""
+    parser = Parser(limits)
+    parser.feed(data)
+    parser.feed(b"")
+    blocks: list[Block] = []
+    while isinstance(item := parser.next_block(), Block):
+        blocks.append(item)
+    return blocks
+
+
+
