@@ -29,10 +29,10 @@ def decode(file: BinaryIO) -> None:
     A broken block stops the decoding: every block before it is printed, then
     "offset N: reason" goes to standard error and the exit status is 1.
     """
-    out = sys.stdout
+    out = sys.stdout.buffer  # JSON lines are UTF-8, whatever the locale says
     try:
         for line in decode_stream(read_chunks(file)):
-            out.write(line + "\n")
+            out.write(line.encode("utf-8") + b"\n")
     except ProtocolError as error:
         out.flush()
         click.echo(f"offset {error.offset}: {error.reason} ({int(error.status)})", err=True)

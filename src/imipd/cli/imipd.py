@@ -1,13 +1,181 @@
-"""The ``imipd`` command: run and administer the server."""
+"""The ``imipd`` command: run and administer the server.
+
+Every option of ``serve`` comes from the one config definition
+(``imipd.server.config``); administration commands work whether or not a
+server runs, and tell a running server to drop sessions they invalidate.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from .. import __version__
+from ..server import config as cfg
+from . import admin
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _config_options(func: F) -> F:
+    """One flag per config option, generated from the definition."""
+    for f in reversed(cfg.fields()):
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        help_text = f.metadata.get("help", "")
+        if f.name != "data_dir":
+            help_text += f" [default: {f.default}]"
+        if kind == "bool":
+            func = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None,
+                                help=help_text)(func)
+        else:
+            ptype: Any = {"int": int, "Path": click.Path(path_type=Path)}.get(kind, str)
+            if f.metadata.get("choices"):
+                ptype = click.Choice(f.metadata["choices"])
+            func = click.option(flag, f.name, type=ptype, default=None, help=help_text)(func)
+    return click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True,
+                                                                    dir_okay=False),
+                        help="TOML config file (keys as the long flags, with _)")(func)
+
+
+def _data_dir_options(func: F) -> F:
+    func = click.option("--data-dir", "data_dir", type=click.Path(path_type=Path),
+                        default=None, help="data directory (env IMIPD_DATA_DIR)")(func)
+    return click.option("--config", "config_file", type=click.Path(
+        path_type=Path, exists=True, dir_okay=False), help="TOML config file")(func)
+
+
+def load_config(config_file: Path | None, flags: dict[str, Any]) -> cfg.Loaded:
+    try:
+        return cfg.load(config_file, flags)
+    except cfg.ConfigError as error:
+        raise click.ClickException(f"configuration: {error}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "max_content_width": 100})
 @click.version_option(__version__, prog_name="imipd")
 def main() -> None:
-    """The IMIP server: serve, manage users, check the setup."""
+    """The IMIP server: serve, manage users, check the setup.
+
+    With no configuration, `imipd serve` runs a complete service: IMIP on port
+    11319 on every interface, data (SQLite) in ~/.local/share/imipd.
+    """
+
+
+@main.command()
+@_config_options
+def serve(config_file: Path | None, **flags: Any) -> None:
+    """Run the IMIP server until SIGTERM or SIGINT."""
+    from ..server.app import Server
+    from ..server.control import AlreadyRunning
+    from ..store import SchemaError
+
+    loaded = load_config(config_file, flags)
+    config = loaded.config
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(Server(config).run())
+    except (SchemaError, AlreadyRunning) as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot start: {error}") from None
+
+
+@main.group()
+def user() -> None:
+    """Create, change, delete and list accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", help="the password (prompted for when absent)")
+@click.option("--nick", help="the nickname (default: the name)")
+@_data_dir_options
+def user_add(name: str, password: str | None, nick: str | None, data_dir: Path | None,
+             config_file: Path | None) -> None:
+    """Create the account NAME."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    admin.run(admin.add_user(config, name, password, nick))
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", help="the new password (prompted for when absent)")
+@_data_dir_options
+def user_passwd(name: str, password: str | None, data_dir: Path | None,
+                config_file: Path | None) -> None:
+    """Change NAME's password; NAME's live session is dropped."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    admin.run(admin.set_password(config, name, password))
+
+
+@user.command("del")
+@click.argument("name")
+@_data_dir_options
+def user_del(name: str, data_dir: Path | None, config_file: Path | None) -> None:
+    """Delete the account NAME with its contacts and waiting messages."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    admin.run(admin.delete_user(config, name))
+
+
+@user.command("list")
+@_data_dir_options
+def user_list(data_dir: Path | None, config_file: Path | None) -> None:
+    """List the accounts: name, nickname, messages waiting."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    admin.run(admin.list_users(config))
+
+
+@main.command()
+@_config_options
+def check(config_file: Path | None, **flags: Any) -> None:
+    """Check the configuration, the data directory, the schema and the ports."""
+    try:
+        config = cfg.load(config_file, flags).config
+    except cfg.ConfigError as error:
+        click.echo(f"FAIL configuration: {error}")
+        sys.exit(1)
+    click.echo("ok   configuration")
+    ok = admin.check(config, click.echo)
+    sys.exit(0 if ok else 1)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@_data_dir_options
+def db_upgrade(data_dir: Path | None, config_file: Path | None) -> None:
+    """Apply the schema migrations this imipd needs."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    admin.run(admin.upgrade(config))
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration commands."""
+
+
+@config_group.command("show")
+@_config_options
+def config_show(config_file: Path | None, **flags: Any) -> None:
+    """Print every option's effective value and where it came from."""
+    loaded = load_config(config_file, flags)
+    for f in dataclasses.fields(loaded.config):
+        value = getattr(loaded.config, f.name)
+        click.echo(f"{f.name} = {value!s}    # {loaded.sources[f.name]}")

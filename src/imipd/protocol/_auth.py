@@ -32,7 +32,9 @@ def new_challenge() -> str:
     return str(secrets.randbits(32))
 
 
-def digest(challenge: str, password: str, order: DigestOrder = DigestOrder.CHALLENGE_PASSWORD) -> str:
+def digest(
+    challenge: str, password: str, order: DigestOrder = DigestOrder.CHALLENGE_PASSWORD
+) -> str:
     """The 32 lowercase hexadecimal digits a client sends in its ``LOGN`` body."""
     c = challenge.encode("ascii")
     p = password.encode("utf-8")

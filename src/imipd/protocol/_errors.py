@@ -23,6 +23,7 @@ class ProtocolError(Exception):
         fatal: bool,
         offset: int,
         block_id: str | None = None,
+        verb: str | None = None,
     ) -> None:
         super().__init__(f"{int(status)} at offset {offset}: {reason}")
         self.status = status
@@ -30,3 +31,5 @@ class ProtocolError(Exception):
         self.fatal = fatal
         self.offset = offset
         self.block_id = block_id
+        self.verb = verb
+        """The block's verb when framing held (an ``ACK`` is never answered)."""

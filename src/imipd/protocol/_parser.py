@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 
-
 from ._block import Block, has_control, is_valid_header_name
 from ._errors import ProtocolError
 from ._limits import Limits
@@ -61,6 +60,7 @@ class Parser:
         self._verb = ""
         self._args: tuple[str, ...] = ()
         self._headers: list[tuple[str, str]] = []
+        self._header_lines = 0
         self._seen: set[str] = set()
         self._block_id: str | None = None
         self._empty_line = False
@@ -126,7 +126,11 @@ class Parser:
 
     def _fatal(self, status: Status, reason: str, offset: int | None = None) -> ProtocolError:
         return ProtocolError(
-            status, reason, fatal=True, offset=self._start if offset is None else offset
+            status,
+            reason,
+            fatal=True,
+            offset=self._start if offset is None else offset,
+            block_id=self._block_id,
         )
 
     def _next(self) -> Block | Signal:
@@ -199,7 +203,7 @@ class Parser:
         if has_control(text) or "\t" in text:
             self._pending = (Status.MALFORMED, "control character in the type line")
             return
-        words = text.split()
+        words = [word for word in text.split(" ") if word]  # spaces only separate
         if not words:
             self._pending = (Status.MALFORMED, "type line has no verb")
             return
@@ -212,19 +216,20 @@ class Parser:
         line = buf if idx < 0 else buf[:idx]
         if line.endswith(b"\r"):
             line = line[:-1]
-        if line and not line.isdigit():
-            raise self._fatal(Status.MALFORMED, "size line is not a decimal number")
-        if len(line) > self._size_digits:
+        # Judge the leading digits first, so that the verdict does not depend on
+        # how the bytes arrive ("999999x" is too large whether or not "x" came yet).
+        digits = len(line) - len(line.lstrip(b"0123456789"))
+        if digits > self._size_digits:
             # leading zeros do not change the value; drop them as they come
-            zeros = len(line) - len(line.lstrip(b"0"))
-            if zeros == len(line):
-                zeros -= 1
+            zeros = min(len(line) - len(line.lstrip(b"0")), digits - 1)
             if zeros:
                 self._consume(zeros)
                 return self._read_size_line()
             raise self._fatal(
                 Status.TOO_LARGE, f"block larger than {self.limits.block_size} bytes"
             )
+        if digits < len(line):
+            raise self._fatal(Status.MALFORMED, "size line is not a decimal number")
         if idx < 0:
             return False
         if not line:
@@ -271,11 +276,12 @@ class Parser:
         if end > limit:
             self._skip_rest(Status.TOO_LARGE, f"header line longer than {limit} bytes")
             return True
-        if len(self._headers) >= self.limits.header_count:
+        if self._header_lines >= self.limits.header_count:
             self._skip_rest(
                 Status.TOO_LARGE, f"more than {self.limits.header_count} header lines"
             )
             return True
+        self._header_lines += 1
         self._parse_header(raw)
         if not self._remaining:
             self._state = _State.BODY
@@ -288,14 +294,14 @@ class Parser:
             self._pend(Status.MALFORMED, "header line is not UTF-8")
             return
         name, colon, value = text.partition(":")
-        name = name.strip()
-        value = value.strip()
+        name = name.strip(" \t")
         if not colon or not is_valid_header_name(name):
             self._pend(Status.MALFORMED, f"bad header line {text[:40]!r}")
             return
-        if has_control(value):
+        if has_control(value):  # before stripping: a control character is no white space
             self._pend(Status.MALFORMED, f"control character in header {name}")
             return
+        value = value.strip()
         key = name.lower()
         if key in self._seen:
             self._pend(Status.BAD_HEADER, f"header {name} appears twice")
@@ -320,7 +326,8 @@ class Parser:
         pending = self._pending
         if pending is not None:
             raise ProtocolError(
-                pending[0], pending[1], fatal=False, offset=self._start, block_id=self._block_id
+                pending[0], pending[1], fatal=False, offset=self._start,
+                block_id=self._block_id, verb=self._verb or None,
             )
         block = Block(self._verb, self._args, tuple(self._headers), body, self._empty_line)
         self.last_offset = self._start
@@ -339,6 +346,3 @@ def parse_all(data: bytes, limits: Limits | None = None) -> list[Block]:
     while isinstance(item := parser.next_block(), Block):
         blocks.append(item)
     return blocks
-
-
-

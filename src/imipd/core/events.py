@@ -1,0 +1,41 @@
+"""What one session hands another through the router: small typed events.
+
+Each becomes a block only in the receiving session, which gives it that
+connection's next ID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEvent:
+    """A watched user's presence, as this watcher is allowed to see it."""
+
+    user: str
+    presence: str
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """Someone asks to watch the receiving user's presence."""
+
+    requester: str
+    requester_key: str
+    nick: str
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A message; ``date`` is set (RFC 5322) only when it was stored first."""
+
+    sender: str
+    to: str
+    body: bytes
+    date: str | None = None
+
+
+Event = PresenceEvent | RequestEvent | MessageEvent

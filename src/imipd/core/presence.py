@@ -1,0 +1,112 @@
+"""STAT: presence, status text, and what watchers are shown (IMIP.md §3.3)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..protocol import Block, Status
+from ..protocol import headers as H
+from ..store import WatchState, name_key
+from .errors import BadHeader
+from .events import PresenceEvent, RequestEvent
+from .session import Phase
+
+if TYPE_CHECKING:
+    from .session import Session
+
+PRESENCES = ("ONLINE", "AWAY", "BUSY", "OFFLINE")
+OFFLINE = ("OFFLINE", b"")
+
+
+async def stat(session: Session, block: Block) -> None:
+    """``STAT AWAY`` (body: status text) → ``ACK 600``; watchers see the change.
+
+    The first STAT puts the session online, then sends, in order: the presence
+    of every watched contact that is not offline, unanswered permission
+    requests, and stored messages.
+    """
+    if len(block.args) != 1 or block.args[0].upper() not in PRESENCES:
+        raise BadHeader("STAT takes one of ONLINE, AWAY, BUSY, OFFLINE")
+    session.presence = block.args[0].upper()
+    session.text = block.body
+    session.answer(block.header(H.ID), Status.OK)
+    if session.phase is Phase.LOGGED_IN:
+        session.phase = Phase.ONLINE
+        await announce(session)
+        await show_contacts(session)
+        await show_requests(session)
+        session.flush_stored()
+    else:
+        await announce(session)
+
+
+def own_view(session: Session) -> tuple[str, bytes] | None:
+    """What a watcher who is not blocked sees of this session (None: offline)."""
+    return (session.presence, session.text) if session.visible_online else None
+
+
+async def announce(session: Session) -> None:
+    """Tell watchers when what they see of the user changed."""
+    view = own_view(session)
+    if view == session.shown:
+        return
+    session.shown = view
+    await tell_watchers(session, view or OFFLINE)
+
+
+async def tell_watchers(session: Session, view: tuple[str, bytes]) -> None:
+    service = session.service
+    watchers = await service.store.watchers(session.key)
+    if not watchers:
+        return
+    blocked = {name_key(entry.name) for entry in await service.store.blocked(session.key)}
+    event = PresenceEvent(session.name, *view)
+    for key in watchers:
+        if key not in blocked and (target := service.router.get(key)) is not None:
+            target.push(event)
+
+
+async def view_for(session: Session, target_key: str, watcher_key: str) -> tuple[str, bytes]:
+    """What ``watcher_key`` may see of ``target_key`` now (offline when blocked)."""
+    target = session.service.router.get(target_key)
+    if target is None or target.shown is None:
+        return OFFLINE
+    if await session.service.store.is_blocked(target_key, watcher_key):
+        return OFFLINE
+    return target.shown
+
+
+async def show_contacts(session: Session) -> None:
+    """At the first STAT: the presence of every watched contact that is not offline."""
+    router = session.service.router
+    contacts = await session.service.store.contacts(session.key)
+    blockers = set(await session.service.store.blocked_by(session.key))
+    for contact in contacts:
+        key = name_key(contact.name)
+        if contact.state is not WatchState.GRANTED or key in blockers:
+            continue
+        target = router.get(key)
+        if target is not None and target.shown is not None:
+            session.send("STAT", (target.shown[0],), ((H.FROM, contact.name),), target.shown[1])
+    session.presence_ready = True
+
+
+async def show_requests(session: Session) -> None:
+    """At the first STAT: requests still waiting for this user's answer."""
+    store = session.service.store
+    requests = await store.pending_requests(session.key)
+    blocked = set()
+    if requests:
+        blocked = {name_key(entry.name) for entry in await store.blocked(session.key)}
+    for request in requests:
+        key = name_key(request.requester)
+        if key not in blocked:
+            session.write_request(RequestEvent(request.requester, key, request.nick, request.text))
+    session.requests_ready = True
+
+
+async def session_ended(session: Session) -> None:
+    """The user's live session is gone: watchers see ``STAT OFFLINE``."""
+    if session.shown is not None:
+        session.shown = None
+        await tell_watchers(session, OFFLINE)

@@ -1,0 +1,92 @@
+"""The service: what every session shares (store, router, settings, counters)."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..protocol import DigestOrder, Status
+from ..protocol import headers as H
+from ..router import Router
+from ..store import Store, StoredMessage
+from . import features
+from .events import MessageEvent
+from .session import Session
+from .stats import Stats
+from .throttle import LoginThrottle
+
+log = logging.getLogger("imipd.service")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the core needs to know of the configuration."""
+
+    service: str = "localhost"
+    service_display_name: str = "imipd"
+    registration_url: str = "http://127.0.0.1:8080/register"
+    keep_alive: int = 60
+    digest_order: DigestOrder = DigestOrder.CHALLENGE_PASSWORD
+    login_failures: int = 10
+    login_window: float = 60.0
+    error_reasons: bool = False
+
+    def hello_headers(self) -> tuple[tuple[str, str], ...]:
+        """The server HELO's headers (ID is added when it is written)."""
+        return (
+            (H.AUTH_TYPE, "imip-md5"),
+            (H.CAPABILITIES, "server-lists"),
+            (H.KEEP_ALIVE, str(self.keep_alive)),
+            (H.PROTOCOL, H.PROTOCOL_VERSION),
+            (H.REGISTRATION, self.registration_url),
+            (H.SERVICE, self.service),
+            (H.SERVICE_DISPLAY_NAME, self.service_display_name),
+        )
+
+
+def rfc5322_date(timestamp: float) -> str:
+    """``Tue, 24 Nov 2026 21:50:00 +0000``."""
+    return email.utils.format_datetime(datetime.fromtimestamp(int(timestamp), UTC))
+
+
+class Service:
+    """Shared by every session of one server process."""
+
+    features = features
+
+    def __init__(self, settings: Settings, store: Store, router: Router[Session]) -> None:
+        self.settings = settings
+        self.store = store
+        self.router = router
+        self.throttle = LoginThrottle(settings.login_failures, settings.login_window)
+        self.stats = Stats()
+        self.hello_headers = settings.hello_headers()
+
+    @property
+    def error_reasons(self) -> bool:
+        return self.settings.error_reasons
+
+    def stored_event(self, message: StoredMessage, recipient: str) -> MessageEvent:
+        return MessageEvent(message.sender, recipient, message.body,
+                            rfc5322_date(message.accepted_at))
+
+    def metrics_bad_block(self, status: Status) -> None:
+        self.stats.bad_blocks[int(status)] += 1
+
+    def messages_flushed(self, count: int) -> None:
+        self.stats.messages["flushed"] += count
+
+    def kick(self, key: str, reason: str) -> int:
+        """Disconnect the user's live session (account deleted, password changed)."""
+        session = self.router.get(key)
+        if session is None:
+            return 0
+        session.disconnect(reason)
+        return 1
+
+    def shutdown(self, reason: str) -> None:
+        """Say goodbye to every logged-in session (the server closes the rest)."""
+        for session in self.router:
+            session.disconnect(reason)

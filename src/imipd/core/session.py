@@ -1,0 +1,288 @@
+"""One client's session: its state machine, its block IDs, and what it is shown.
+
+The session never sees a socket: it reads blocks handed to it and writes bytes
+to a ``Sink``. Verbs are dispatched through one table per state; every block
+gets an answer or a documented silence (IMIP.md §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..protocol import Block, ProtocolError, Status, serialize
+from ..protocol import headers as H
+from .errors import CloseAfter, Reject
+from .events import Event, MessageEvent, PresenceEvent, RequestEvent
+
+if TYPE_CHECKING:
+    from ..store import Account
+    from .service import Service
+
+log = logging.getLogger("imipd.session")
+
+
+class Sink(Protocol):
+    """Where a session's bytes go: one connection."""
+
+    conn_id: str
+    peer: str
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the peer (coalesced per loop iteration)."""
+        ...
+
+    def close(self) -> None:
+        """Send what is queued, then close the connection."""
+        ...
+
+    async def drained(self) -> bool:
+        """Wait until everything queued has reached the kernel; False if it never will."""
+        ...
+
+
+class SessionLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every line with the connection id and the user."""
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(log, {})
+        self.prefix = f"{conn_id} -"
+
+    def process(
+        self, msg: object, kwargs: MutableMapping[str, Any]
+    ) -> tuple[object, MutableMapping[str, Any]]:
+        return f"{self.prefix}: {msg}", kwargs
+
+
+class Phase(enum.Enum):
+    """Where a session stands (IMIP.md §3–§4)."""
+
+    CONNECTED = "connected"
+    """Before HELO."""
+    GREETED = "greeted"
+    """HELO answered, not logged in."""
+    LOGGED_IN = "logged-in"
+    """LOGN accepted; not online until the first STAT."""
+    ONLINE = "online"
+    """First STAT done: counts as online for delivery and for watchers."""
+    CLOSED = "closed"
+
+
+Handler = Callable[["Session", Block], Awaitable[None]]
+
+KNOWN_VERBS = frozenset({"HELO", "LOGN", "STAT", "LIST", "MESG", "PING", "DISC", "ACK"})
+
+ALLOWED: dict[Phase, frozenset[str]] = {
+    Phase.CONNECTED: frozenset({"HELO", "PING", "DISC"}),
+    Phase.GREETED: frozenset({"LOGN", "PING", "DISC"}),
+    Phase.LOGGED_IN: frozenset({"STAT", "LIST", "MESG", "PING", "DISC"}),
+    Phase.ONLINE: frozenset({"STAT", "LIST", "MESG", "PING", "DISC"}),
+    Phase.CLOSED: frozenset(),
+}
+"""Which verbs each phase accepts; any other known verb is ``802``. ``ACK`` is never answered."""
+
+
+def is_valid_id(value: str | None) -> bool:
+    """A block ID is a decimal number."""
+    return value is not None and value.isascii() and value.isdigit()
+
+
+class Session:
+    """The state of one connection's conversation with the service."""
+
+    def __init__(self, service: Service, sink: Sink) -> None:
+        self.service = service
+        self.sink = sink
+        self.phase = Phase.CONNECTED
+        self.challenge = ""
+        self.failures = 0
+        self.account: Account | None = None
+        self.presence = "ONLINE"
+        self.text = b""
+        self.shown: tuple[str, bytes] | None = None
+        """What watchers were last shown of this user (None: offline to them)."""
+        self.presence_ready = False
+        self.requests_ready = False
+        self.deliverable = False
+        self.request_ids: dict[str, str] = {}
+        """ID of a ``LIST ADD`` sent on this connection → the requester's key."""
+        self._next_id = 1
+        self._flush: asyncio.Task[None] | None = None
+        self._flush_again = False
+        self.log = SessionLog(sink.conn_id)
+
+    # -- identity ------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        assert self.account is not None
+        return self.account.name
+
+    @property
+    def key(self) -> str:
+        assert self.account is not None
+        return self.account.key
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is Phase.CLOSED
+
+    @property
+    def visible_online(self) -> bool:
+        """Online after a first STAT and not appearing offline."""
+        return self.phase is Phase.ONLINE and self.presence != "OFFLINE"
+
+    # -- writing -------------------------------------------------------------
+
+    def send(self, verb: str, args: tuple[str, ...] = (),
+             headers: tuple[tuple[str, str], ...] = (), body: bytes = b"") -> str:
+        """Write one block with this connection's next ID; returns the ID."""
+        block_id = str(self._next_id)
+        self._next_id += 1
+        self.sink.write(serialize(verb, args, ((H.ID, block_id), *headers), body,
+                                  sort_headers=True))
+        return block_id
+
+    def answer(self, block_id: str | None, status: Status, reason: str = "") -> None:
+        """``ACK <status>``, with ``Reference`` when the answered block's ID was read."""
+        headers: tuple[tuple[str, str], ...] = ()
+        if block_id is not None and is_valid_id(block_id):
+            headers = ((H.REFERENCE, block_id),)
+        body = reason.encode() if reason and status.is_error and self.service.error_reasons else b""
+        self.send("ACK", (str(int(status)),), headers, body)
+
+    def disconnect(self, reason: str) -> None:
+        """Send a server ``DISC`` with ``reason`` and close (the session then ends)."""
+        if self.phase is Phase.CLOSED:
+            return
+        self.send("DISC", body=reason.encode())
+        self.log.info("disconnected by the server: %s", reason)
+        self.sink.close()
+
+    # -- reading -------------------------------------------------------------
+
+    async def handle(self, block: Block) -> None:
+        """Carry out one block from the client (checks in the order of IMIP.md §4)."""
+        if self.phase is Phase.CLOSED:
+            return
+        verb = block.verb
+        block_id = block.header(H.ID)
+        if verb not in KNOWN_VERBS:
+            self.log.info("unknown block type %s", verb[:32])
+            self.answer(block_id, Status.UNKNOWN_TYPE, "unknown block type")
+            return
+        if verb == "ACK":
+            await self.service.features.acknowledge(self, block)
+            return
+        if not is_valid_id(block_id):
+            self.log.info("%s without a valid ID", verb)
+            self.answer(None, Status.BAD_HEADER, "missing or invalid ID")
+            return
+        if verb not in ALLOWED[self.phase]:
+            self.answer(block_id, Status.WRONG_STATE, f"{verb} not allowed now")
+            return
+        handler = self.service.features.handlers[verb]
+        try:
+            await handler(self, block)
+        except CloseAfter as refusal:
+            self.answer(block_id, refusal.status, refusal.reason)
+            self.sink.close()
+        except Reject as refusal:
+            self.log.info("%s refused: %d %s", verb, refusal.status, refusal.reason)
+            if not refusal.quiet:
+                self.answer(block_id, refusal.status, refusal.reason)
+        except Exception:
+            self.log.exception("%s failed", verb)
+            self.answer(block_id, Status.SERVER_ERROR, "server error")
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """Answer a block the parser refused (fatal errors carry no ``Reference``)."""
+        self.log.info("bad block at offset %d: %d %s%s", error.offset, error.status,
+                      error.reason, " (framing lost)" if error.fatal else "")
+        self.service.metrics_bad_block(error.status)
+        if error.verb == "ACK" and not error.fatal:
+            return  # an ACK is never answered, not even a broken one
+        self.answer(None if error.fatal else error.block_id, error.status, error.reason)
+
+    # -- events from other sessions --------------------------------------------
+
+    def push(self, event: Event) -> bool:
+        """Show an event from elsewhere; False when this session cannot take it now."""
+        if self.phase is Phase.CLOSED:
+            return False
+        if isinstance(event, MessageEvent):
+            if not self.deliverable:
+                return False
+            self.write_message(event)
+        elif isinstance(event, PresenceEvent):
+            if not self.presence_ready:
+                return False
+            self.send("STAT", (event.presence,), ((H.FROM, event.user),), event.text)
+        elif isinstance(event, RequestEvent):
+            if not self.requests_ready:
+                return False
+            self.write_request(event)
+        return True
+
+    def write_message(self, event: MessageEvent) -> None:
+        headers: tuple[tuple[str, str], ...] = ((H.FROM, event.sender), (H.TO, event.to))
+        if event.date is not None:
+            headers += ((H.DATE, event.date),)
+        self.send("MESG", (), headers, event.body)
+
+    def write_request(self, event: RequestEvent) -> None:
+        block_id = self.send("LIST", ("ADD",), (
+            (H.FROM, f'{event.requester} "{event.nick}"'), (H.LIST, "Buddy")), event.text)
+        self.request_ids[block_id] = event.requester_key
+
+    # -- stored messages: read → send → delete -----------------------------------
+
+    def flush_stored(self) -> None:
+        """Deliver stored messages now (again, if a flush is under way)."""
+        if self.phase is not Phase.ONLINE:
+            return
+        self.deliverable = False
+        if self._flush is not None and not self._flush.done():
+            self._flush_again = True
+            return
+        self._flush = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        store = self.service.store
+        try:
+            while self.phase is Phase.ONLINE:
+                self._flush_again = False
+                batch = await store.stored_messages(self.key, 100)
+                if self.phase is not Phase.ONLINE:
+                    return
+                if batch:
+                    for message in batch:
+                        self.write_message(self.service.stored_event(message, self.name))
+                    if not await self.sink.drained():
+                        return
+                    await store.delete_messages(self.key, batch[-1].id)
+                    self.service.messages_flushed(len(batch))
+                    self.log.info("delivered %d stored message(s)", len(batch))
+                elif not self._flush_again:
+                    self.deliverable = True
+                    return
+        except Exception:
+            self.log.exception("delivering stored messages failed")
+            self.disconnect("server error")
+
+    # -- the end ------------------------------------------------------------------
+
+    async def end(self) -> None:
+        """The connection is gone: leave the router and show watchers the user went away."""
+        if self.phase is Phase.CLOSED:
+            return
+        was_logged_in = self.phase in (Phase.LOGGED_IN, Phase.ONLINE)
+        self.phase = Phase.CLOSED
+        self.presence_ready = self.requests_ready = self.deliverable = False
+        if self._flush is not None:
+            self._flush.cancel()
+        if was_logged_in:
+            await self.service.features.session_ended(self)

@@ -1,0 +1,199 @@
+"""The one configuration object: every option's type, default, bounds and help.
+
+Values come from, in rising precedence: the defaults below, a TOML file
+(``--config FILE``), environment variables ``IMIPD_<KEY>``, and command-line
+flags. Each resolved value remembers where it came from (``imipd config show``).
+A bad value fails at load time with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..protocol import DigestOrder, Limits
+
+_LIMITS = Limits()
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/imipd``, or ``~/.local/share/imipd``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "imipd"
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names the key."""
+
+
+def _opt(default: Any, help: str, *, lo: int | None = None, hi: int | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every option of ``imipd``. Field order is the order of ``config show`` and the docs."""
+
+    data_dir: Path = field(default_factory=default_data_dir, metadata={
+        "help": "where the database and the password key live "
+                "(default: $XDG_DATA_HOME/imipd or ~/.local/share/imipd)"})
+    listen: str = _opt("*:11319", "IMIP listener, HOST:PORT; * means every interface")
+    web: str = _opt("127.0.0.1:8080", "web listener (registration page, metrics), HOST:PORT")
+    registration_url: str = _opt(
+        "", "the Registration URL HELO advertises (default: http://<web>/register)")
+    service: str = _opt("localhost", "the service's domain, sent in HELO as Service")
+    service_display_name: str = _opt("imipd",
+                                     "the service's name for people (ServiceDisplayName)")
+    keep_alive: int = _opt(60, "seconds between client PINGs (HELO Keep-Alive); "
+                               "idle connections close after 2 x this + 10", lo=5, hi=3600)
+    digest_order: str = _opt(
+        "challenge-password",
+        "what imip-md5 hashes: challenge then password (imipd), or the reverse",
+        choices=tuple(o.value for o in DigestOrder))
+    login_failures: int = _opt(10, "failed logins per address before ACK 830", lo=1, hi=100000)
+    login_window: int = _opt(60, "seconds the failed-login count of an address covers",
+                             lo=1, hi=86400)
+    error_reasons: bool = _opt(False,
+                               "put a short human-readable reason in the body of error ACKs")
+    max_type_line: int = _opt(_LIMITS.type_line, "longest type line, bytes", lo=64, hi=65536)
+    max_header_count: int = _opt(_LIMITS.header_count, "most header lines in a block",
+                                 lo=8, hi=4096)
+    max_header_line: int = _opt(_LIMITS.header_line, "longest header line, bytes", lo=64, hi=65536)
+    max_block_size: int = _opt(_LIMITS.block_size, "largest block (size line), bytes",
+                               lo=1024, hi=16 * 1024 * 1024)
+    max_mesg_body: int = _opt(_LIMITS.mesg_body, "largest MESG body, bytes",
+                              lo=1, hi=16 * 1024 * 1024)
+    max_stat_text: int = _opt(_LIMITS.stat_text, "largest STAT status text, bytes", lo=1, hi=65536)
+    max_list_add_text: int = _opt(_LIMITS.list_add_text, "largest LIST ADD request text, bytes",
+                                  lo=1, hi=65536)
+    sqlite_synchronous: str = _opt("full", "SQLite synchronous mode: full survives power loss, "
+                                           "normal survives a crashed process",
+                                   choices=("full", "normal"))
+    log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
+        for key in ("listen", "web"):
+            parse_hostport(getattr(self, key), key)
+
+    @property
+    def limits(self) -> Limits:
+        """The parser limits these options set."""
+        return Limits(
+            type_line=self.max_type_line,
+            header_count=self.max_header_count,
+            header_line=self.max_header_line,
+            block_size=self.max_block_size,
+            mesg_body=self.max_mesg_body,
+            stat_text=self.max_stat_text,
+            list_add_text=self.max_list_add_text,
+        )
+
+    @property
+    def digest(self) -> DigestOrder:
+        return DigestOrder(self.digest_order)
+
+    @property
+    def advertised_registration_url(self) -> str:
+        if self.registration_url:
+            return self.registration_url
+        host, port = parse_hostport(self.web, "web")
+        return f"http://{host or '127.0.0.1'}:{port}/register"
+
+
+def _check(f: dataclasses.Field[Any], value: Any) -> None:
+    meta = f.metadata
+    if meta.get("lo") is not None and not meta["lo"] <= value <= meta["hi"]:
+        raise ConfigError(f"{f.name} = {value!r}: must be between {meta['lo']} and {meta['hi']}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{f.name} = {value!r}: must be one of {', '.join(meta['choices'])}")
+
+
+def parse_hostport(text: str, key: str = "address") -> tuple[str | None, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too); host ``*`` or empty means every interface (None)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{key} = {text!r}: expected HOST:PORT")
+    host = host.strip("[]")
+    return (None if host in ("", "*") else host), int(port)
+
+
+def fields() -> tuple[dataclasses.Field[Any], ...]:
+    """The option definitions, in order."""
+    return dataclasses.fields(Config)
+
+
+def _coerce(f: dataclasses.Field[Any], raw: Any, where: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "Path":
+            if not isinstance(raw, str | Path):
+                raise TypeError
+            return Path(raw).expanduser()
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise TypeError
+            return int(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if not isinstance(raw, str):
+            raise TypeError
+        return raw
+    except (TypeError, ValueError):
+        raise ConfigError(f"{f.name} = {raw!r} ({where}): expected {kind}") from None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A resolved configuration and where each value came from."""
+
+    config: Config
+    sources: Mapping[str, str]
+
+
+def load(
+    file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Loaded:
+    """Resolve defaults < file < environment < flags. Raises ``ConfigError``."""
+    environ = os.environ if environ is None else environ
+    by_name = {f.name: f for f in fields()}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {name: "default" for name in by_name}
+    if file is not None:
+        try:
+            data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {file}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {file}: {error}") from None
+        for key, raw in data.items():
+            if key not in by_name:
+                raise ConfigError(f"{key}: unknown option in {file}")
+            values[key] = _coerce(by_name[key], raw, str(file))
+            sources[key] = f"file {file}"
+    for name, f in by_name.items():
+        env = f"IMIPD_{name.upper()}"
+        if env in environ:
+            values[name] = _coerce(f, environ[env], f"environment {env}")
+            sources[name] = f"environment {env}"
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = _coerce(by_name[name], raw, f"flag --{name.replace('_', '-')}")
+            sources[name] = "flag"
+    return Loaded(Config(**values), sources)

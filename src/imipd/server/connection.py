@@ -1,0 +1,203 @@
+"""One TCP connection: bytes to the parser, blocks to the session, bytes back.
+
+Blocks of one connection are handled one at a time, in order, by a worker
+task; writes made during one loop iteration go out in one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ..core import Service, Session
+from ..protocol import Block, Limits, Parser, ProtocolError
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger("imipd.connection")
+
+_ids = itertools.count(1)
+
+MAX_QUEUED = 64
+"""Blocks read ahead of the handler before reading pauses (backpressure)."""
+LINGER = 2.0
+"""After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
+DRAIN_TIMEOUT = 30.0
+
+
+class _End:
+    """Queued after the last block: the connection is gone."""
+
+
+_END = _End()
+
+
+class Connection(asyncio.Protocol):
+    """The asyncio side of one client connection; the ``Sink`` of its session."""
+
+    def __init__(self, server: Server, service: Service, limits: Limits) -> None:
+        self.server = server
+        self.conn_id = f"c{next(_ids)}"
+        self.peer = "?"
+        self.parser = Parser(limits)
+        self.session = Session(service, self)
+        self.last_seen = time.monotonic()
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._queue: collections.deque[Block | ProtocolError | _End] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._paused = False
+        self._closing = False
+        self._discarding = False
+        self._lost = asyncio.get_running_loop().create_future()
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else "local"
+        self.server.connections.add(self)
+        self._worker = asyncio.get_running_loop().create_task(self._work())
+        log.debug("%s connected from %s", self.conn_id, self.peer)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        if self._discarding or self._closing:
+            return
+        self.parser.feed(data)
+        self._parse()
+
+    def eof_received(self) -> bool | None:
+        if not self._discarding:
+            self.parser.feed(b"")
+            self._parse()
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.server.connections.discard(self)
+        self._out.clear()
+        self._queue.append(_END)
+        self._wakeup.set()
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        pass  # bounded by the session's own traffic; see drained()
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- parsing -------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        parser = self.parser
+        queue = self._queue
+        while True:
+            try:
+                item = parser.next_block()
+            except ProtocolError as error:
+                queue.append(error)
+                if error.fatal:
+                    self._discarding = True
+                    break
+                continue
+            if not isinstance(item, Block):
+                break
+            queue.append(item)
+        self._wakeup.set()
+        if len(queue) >= MAX_QUEUED and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    async def _work(self) -> None:
+        queue = self._queue
+        session = self.session
+        try:
+            while True:
+                while not queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                item = queue.popleft()
+                if self._paused and len(queue) < MAX_QUEUED // 2 and not self._closing:
+                    self._paused = False
+                    assert self._transport is not None
+                    self._transport.resume_reading()
+                if isinstance(item, _End):
+                    break
+                if isinstance(item, ProtocolError):
+                    session.protocol_error(item)
+                    if item.fatal:
+                        self._lose_framing()
+                    continue
+                session.service.stats.blocks[item.verb if len(item.verb) <= 8 else "?"] += 1
+                await session.handle(item)
+        finally:
+            await session.end()
+
+    # -- the Sink the session writes to ------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and self._transport is not None and not self._transport.is_closing():
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._flush()
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    async def drained(self) -> bool:
+        self._flush()
+        transport = self._transport
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while transport is not None and transport.get_write_buffer_size():
+            if transport.is_closing() or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return transport is not None and not self._lost.done()
+
+    # -- the server's part ------------------------------------------------------------
+
+    def _lose_framing(self) -> None:
+        """Answer already written: flush, shut down our side, discard input, then close."""
+        self._flush()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._closing = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
+
+    def say_goodbye(self, reason: str) -> None:
+        """Server DISC to this connection, logged in or not, then close."""
+        self.session.disconnect(reason)
+        self.close()
+
+    async def wait_closed(self) -> None:
+        await self._lost
+        if self._worker is not None:
+            await asyncio.wait({self._worker})

@@ -1,0 +1,223 @@
+"""The embedded default ``Store``: one SQLite file in the data directory.
+
+SQLite calls block, so none of them run on the event loop: every store method
+becomes one function run as one transaction on a single dedicated thread that
+owns the only connection. One thread also means transactions of this process
+never wait on each other's locks; other processes (``imipd user add`` next to a
+running server) are serialised by SQLite's own locking and the busy timeout.
+
+Files in the data directory: ``imipd.sqlite3`` (plus its ``-wal`` and ``-shm``)
+and ``secret.key``, the key passwords are encrypted with (see ``keyfile``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+from . import _sqlite_ops as ops
+from ._sqlite_schema import (
+    DB_FILE_NAME,
+    SCHEMA_VERSION,
+    check_key,
+    check_synchronous,
+    connect,
+    db_path,
+    prepare_schema,
+    schema_status,
+    transaction,
+    upgrade_schema,
+)
+from .base import (
+    Account,
+    BlockedEntry,
+    ContactEntry,
+    PendingRequest,
+    Store,
+    StoredMessage,
+    WatchState,
+)
+from .keyfile import PasswordBox, key_path, load_or_create_key
+
+__all__ = ["DB_FILE_NAME", "SCHEMA_VERSION", "SqliteStore", "schema_status", "upgrade_schema"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SqliteStore:
+    """``Store`` on an SQLite file, with all disk work on one dedicated thread.
+
+    Build it with ``await SqliteStore.open(data_dir)``; the method contracts are
+    those documented on ``Store``. Two backend-specific behaviours: ``store_message``
+    raises ``LookupError`` when the recipient has no account, and reading a password
+    raises ``keyfile.DecryptError`` when ``secret.key`` is not the database's key.
+    A cancelled call still runs (and commits) on the thread.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor, db: ops.Db, data_dir: Path) -> None:
+        """Private: use ``open``, which creates ``db`` on ``executor``'s thread."""
+        self._executor = executor
+        self._db = db
+        self._data_dir = data_dir
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path, *, synchronous: str = "full", upgrade: bool = False
+    ) -> SqliteStore:
+        """Open (creating on first run) the store of ``data_dir``.
+
+        ``synchronous`` is SQLite's durability setting, "full" or "normal". With
+        ``upgrade`` an older schema is migrated instead of refused. Raises
+        ``SchemaError``, ``keyfile.KeyFileError``, ``keyfile.DecryptError`` (the key
+        file does not match the database), ``ValueError`` and ``OSError``.
+        """
+        check_synchronous(synchronous)
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imipd-sqlite")
+        try:
+            db = await loop.run_in_executor(executor, _open_db, data_dir, synchronous, upgrade)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        log.info("opened %s", db_path(data_dir))
+        return cls(executor, db, data_dir)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return db_path(self._data_dir)
+
+    async def close(self) -> None:
+        """Let queued calls finish, close the connection, stop the thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._db.conn.close)
+        finally:
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+        log.info("closed %s", self.path)
+
+    # -- running transactions on the thread ------------------------------------
+
+    async def _read(
+        self, body: Callable[Concatenate[ops.Db, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(False, functools.partial(body, self._db, *args, **kwargs))
+
+    async def _write(
+        self, body: Callable[Concatenate[ops.Db, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(True, functools.partial(body, self._db, *args, **kwargs))
+
+    async def _run(self, write: bool, call: functools.partial[T]) -> T:
+        if self._closed:
+            raise RuntimeError(f"the store {self.path} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transact, write, call)
+
+    def _transact(self, write: bool, call: functools.partial[T]) -> T:
+        """Runs on the database thread: ``call`` as one transaction, named in the log."""
+        started = time.perf_counter()
+        with transaction(self._db.conn, write=write):
+            result = call()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("store %s took %.1f ms", call.func.__name__, elapsed_ms)
+        return result
+
+    # -- accounts ------------------------------------------------------------------
+
+    async def create_user(self, name: str, password: str, nick: str) -> Account:
+        return await self._write(ops.create_user, name, password, nick)
+
+    async def create_numbered_user(self, password: str, nick: str, first: int) -> Account:
+        return await self._write(ops.create_numbered_user, password, nick, first)
+
+    async def get_user(self, name: str) -> Account | None:
+        return await self._read(ops.get_user, name)
+
+    async def list_users(self) -> list[Account]:
+        return await self._read(ops.list_users)
+
+    async def set_password(self, name: str, password: str) -> bool:
+        return await self._write(ops.set_password, name, password)
+
+    async def delete_user(self, name: str) -> bool:
+        return await self._write(ops.delete_user, name)
+
+    # -- contacts and permissions -----------------------------------------------
+
+    async def watch_state(self, watcher: str, target: str) -> WatchState | None:
+        return await self._read(ops.watch_state, watcher, target)
+
+    async def put_request(self, watcher: str, target: str, text: bytes, at: float) -> None:
+        await self._write(ops.put_request, watcher, target, text, at)
+
+    async def grant(self, watcher: str, target: str) -> bool:
+        return await self._write(ops.grant, watcher, target)
+
+    async def remove_watch(self, watcher: str, target: str) -> bool:
+        return await self._write(ops.remove_watch, watcher, target)
+
+    async def watchers(self, target: str) -> list[str]:
+        return await self._read(ops.watchers, target)
+
+    async def contacts(self, watcher: str) -> list[ContactEntry]:
+        return await self._read(ops.contacts, watcher)
+
+    async def pending_requests(self, target: str) -> list[PendingRequest]:
+        return await self._read(ops.pending_requests, target)
+
+    async def set_blocked(self, blocker: str, blocked: str, on: bool) -> None:
+        await self._write(ops.set_blocked, blocker, blocked, on)
+
+    async def is_blocked(self, blocker: str, blocked: str) -> bool:
+        return await self._read(ops.is_blocked, blocker, blocked)
+
+    async def blocked(self, blocker: str) -> list[BlockedEntry]:
+        return await self._read(ops.blocked, blocker)
+
+    async def blocked_by(self, blocked: str) -> list[str]:
+        return await self._read(ops.blocked_by, blocked)
+
+    # -- stored messages ------------------------------------------------------------
+
+    async def store_message(self, sender: str, recipient: str, body: bytes, at: float) -> int:
+        return await self._write(ops.store_message, sender, recipient, body, at)
+
+    async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
+        return await self._read(ops.stored_messages, recipient, limit)
+
+    async def delete_messages(self, recipient: str, up_to_id: int) -> int:
+        return await self._write(ops.delete_messages, recipient, up_to_id)
+
+    async def count_stored(self, recipient: str | None = None) -> int:
+        return await self._read(ops.count_stored, recipient)
+
+
+def _open_db(data_dir: Path, synchronous: str, upgrade: bool) -> ops.Db:
+    """Runs on the database thread: key, connection, schema, key check."""
+    box = PasswordBox(load_or_create_key(data_dir), source=key_path(data_dir))
+    conn = connect(db_path(data_dir), synchronous)
+    try:
+        prepare_schema(conn, upgrade=upgrade)
+        check_key(conn, box, db_path(data_dir))
+    except BaseException:
+        conn.close()
+        raise
+    return ops.Db(conn=conn, box=box)
+
+
+if TYPE_CHECKING:
+    _CONFORMS: type[Store] = SqliteStore

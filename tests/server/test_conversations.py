@@ -1,0 +1,25 @@
+"""Every conversation script under conversations/, replayed against a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import ServerFactory
+from .conversation import Runner, load
+
+SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.imip"))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_conversation(path: Path, imipd_server: ServerFactory) -> None:
+    script = load(path)
+    flags = [arg for line in path.read_text().splitlines() if line.startswith("#! serve ")
+             for arg in line.removeprefix("#! serve ").split()]
+    server = imipd_server(script.users, *flags)
+    try:
+        Runner(script, server.port, path.name).run()
+    except AssertionError:
+        print(server.log_text())
+        raise
