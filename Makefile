@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint
+.PHONY: run test install lint docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,7 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# Rewrite the files generated from the config definition.
+docs: $(STAMP)
+	$(BIN)/python -c 'from imipd.server.config_docs import GENERATED; [p.write_text(f()) for p, f in GENERATED.items()]'

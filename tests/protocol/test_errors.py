@@ -281,14 +281,15 @@ def headers_block(count: int, verb: bytes = b"MESG", first: bytes = b"ID: 1") ->
 
 
 def test_64_headers_accepted() -> None:
-    blocks = [BEFORE.block, "placeholder"]
     wire = headers_block(64)
-    block = Parser()
-    block.feed(wire)
-    parsed = block.next_block()
-    assert isinstance(parsed, Block) and len(parsed.headers) == 64
-    blocks[1] = parsed
-    check_reader(BEFORE.wire + wire, [BEFORE.block, parsed])
+    expected = Block(
+        "MESG",
+        (),
+        (("ID", "1"), *((f"X-{i}", str(i)) for i in range(1, 64))),
+        b"body",
+        empty_line=True,
+    )
+    check_reader(BEFORE.wire + wire, [BEFORE.block, expected])
 
 
 def test_65_headers_is_850_and_the_next_block_parses() -> None:
@@ -464,6 +465,8 @@ def test_oversize_body_is_not_buffered() -> None:
         b"\x00Name: x",
         b"Na\x7fme: x",
         b"\x1fName: x",
+        b" ",  # a line of white space is not an empty line
+        b"\t",
     ],
 )
 def test_header_line_without_name_is_800(line: bytes) -> None:
@@ -591,3 +594,45 @@ def test_error_message_names_status_and_offset() -> None:
     error = feed_until_error(parser, BEFORE.wire + b"PING\r\nx")
     assert str(error).startswith(f"800 at offset {OFF}:")
     assert error.reason
+
+
+def test_end_of_stream_offset_of_a_type_line_starting_with_cr() -> None:
+    # a lone CR is no line ending: it is the first byte of the unfinished type line
+    check_reader(
+        BEFORE.wire + b"\r\n\rHELO",
+        [BEFORE.block, Err(MALFORMED, True, OFF + 2)],
+        complete=False,
+    )
+    # complete, the same line is a type line with a control character in it
+    expect_skipped(b"\rHELO\r\n0\r\n", MALFORMED)
+
+
+# -- the verb of a refused block (an ACK is never answered) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "verb"),
+    [
+        (frame(b"ack 600", b"ID: 1\r\nNo colon\r\n"), "ACK"),
+        (frame(b"STAT AWAY", b"ID: 1\r\n\r\n" + b"s" * 257), "STAT"),
+        (frame(b"mesg", b"ID: 1\r\nID: 2\r\n"), "MESG"),
+        (frame(b"\xff", b"ID: 1\r\n"), None),  # the type line could not be read
+        (frame(b"   ", b"ID: 1\r\n"), None),
+    ],
+)
+def test_non_fatal_error_names_the_verb(wire: bytes, verb: str | None) -> None:
+    parser = Parser()
+    error = feed_until_error(parser, wire)
+    assert not error.fatal
+    assert error.verb == verb
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [b"ACK 600\r\nx", b"ACK 600\r\n99999999", b"X" * 2000, frame(b"ACK 600", b"ID: 1\r\nX")],
+)
+def test_fatal_error_names_no_verb(wire: bytes) -> None:
+    parser = Parser()
+    error = feed_until_error(parser, wire)
+    assert error.fatal
+    assert error.verb is None

@@ -19,6 +19,7 @@ from ..server import control
 from ..server.config import Config, parse_hostport
 from ..store import SchemaError, UserExists
 from ..store import sqlite as sqlite_store
+from ..store.backup import BackupError, create_backup, restore_backup
 from ..store.sqlite import SqliteStore
 
 MAX_PASSWORD = 128
@@ -113,6 +114,28 @@ async def upgrade(config: Config) -> None:
         click.echo(f"schema is at version {after}: nothing to do")
     else:
         click.echo(f"upgraded the schema from version {before} to {after}")
+
+
+def backup(config: Config, file: Path) -> None:
+    try:
+        info = create_backup(Path(config.data_dir), file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backed up {info.users} user(s) and {info.stored_messages} waiting message(s) "
+               f"to {file}")
+    click.echo("warning: the backup holds the password key; keep it secret", err=True)
+
+
+def restore(config: Config, file: Path, *, force: bool) -> None:
+    data_dir = Path(config.data_dir)
+    if control.running(data_dir):
+        raise click.ClickException(f"an imipd is serving {data_dir}: stop it first")
+    try:
+        info = restore_backup(file, data_dir, force=force)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"restored {info.users} user(s) and {info.stored_messages} waiting message(s) "
+               f"into {data_dir} (schema version {info.schema_version})")
 
 
 def _port_state(address: str, key: str) -> str | None:

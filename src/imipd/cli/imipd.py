@@ -153,6 +153,28 @@ def check(config_file: Path | None, **flags: Any) -> None:
     sys.exit(0 if ok else 1)
 
 
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_data_dir_options
+def backup(file: Path, data_dir: Path | None, config_file: Path | None) -> None:
+    """Write a consistent snapshot of the data (while the server runs) to FILE.
+
+    The backup holds the password key: keep it as secret as the data directory.
+    """
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    admin.backup(config, file)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="replace the data the directory holds now")
+@_data_dir_options
+def restore(file: Path, force: bool, data_dir: Path | None, config_file: Path | None) -> None:
+    """Restore the backup FILE into the data directory (the server must be stopped)."""
+    config = load_config(config_file, {"data_dir": data_dir}).config
+    admin.restore(config, file, force=force)
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""
@@ -169,6 +191,14 @@ def db_upgrade(data_dir: Path | None, config_file: Path | None) -> None:
 @main.group("config")
 def config_group() -> None:
     """Configuration commands."""
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print a commented config file with every option at its default."""
+    from ..server.config_docs import example_toml
+
+    click.echo(example_toml())
 
 
 @config_group.command("show")

@@ -163,10 +163,8 @@ class Parser:
         if self._state is _State.TYPE and not self._buf.strip(b"\r\n"):
             self._consume(len(self._buf))
             return END
-        if self._state is _State.TYPE:
-            start = self._consumed + len(self._buf) - len(self._buf.lstrip(b"\r\n"))
-        else:
-            start = self._start
+        # complete empty lines are consumed already: an unfinished type line starts here
+        start = self._consumed if self._state is _State.TYPE else self._start
         raise self._fatal(Status.MALFORMED, "the stream ended inside a block", start)
 
     def _read_type_line(self) -> bool:

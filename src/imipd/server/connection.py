@@ -31,7 +31,7 @@ DRAIN_TIMEOUT = 30.0
 
 
 class _End:
-    """Queued after the last block: the connection is gone."""
+    """Queued after the last block: the peer finished sending, or the connection is gone."""
 
 
 _END = _End()
@@ -77,10 +77,13 @@ class Connection(asyncio.Protocol):
         self._parse()
 
     def eof_received(self) -> bool | None:
-        if not self._discarding:
+        if not self._discarding and not self._closing:
             self.parser.feed(b"")
             self._parse()
-        return None  # close our side too
+            self._queue.append(_END)
+            self._wakeup.set()
+            return True  # keep writing: the blocks before the end still get their answers
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -133,6 +136,7 @@ class Connection(asyncio.Protocol):
                     assert self._transport is not None
                     self._transport.resume_reading()
                 if isinstance(item, _End):
+                    self.close()
                     break
                 if isinstance(item, ProtocolError):
                     session.protocol_error(item)

@@ -1,0 +1,148 @@
+"""Online backups of the embedded store, and restoring them.
+
+A backup is one tar file (mode 0600) holding ``manifest.json``, a consistent
+snapshot of ``imipd.sqlite3`` taken with SQLite's backup API while the server
+runs, and ``secret.key``, without which the passwords cannot be read. The
+backup is therefore as secret as the data directory itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._sqlite_schema import BUSY_TIMEOUT_MS, DB_FILE_NAME, SCHEMA_VERSION, user_version
+from .keyfile import KEY_FILE_NAME, PasswordBox, key_path, read_key
+
+FORMAT = "imipd-backup-v1"
+MANIFEST = "manifest.json"
+
+
+class BackupError(Exception):
+    """A backup cannot be made or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What a backup holds."""
+
+    schema_version: int
+    users: int
+    stored_messages: int
+    created_at: float
+
+
+def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    users = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    messages = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return int(users), int(messages)
+
+
+def create_backup(data_dir: Path, dest: Path) -> BackupInfo:
+    """Snapshot ``data_dir`` into the new file ``dest`` (refuses to overwrite it)."""
+    db_file = data_dir / DB_FILE_NAME
+    if not db_file.is_file():
+        raise BackupError(f"no database in {data_dir}")
+    key = read_key(key_path(data_dir))
+    if dest.exists():
+        raise BackupError(f"{dest} exists already: choose a new file name")
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".imipd-backup-") as tmp:
+        snapshot = Path(tmp) / DB_FILE_NAME
+        source = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_MS / 1000)
+        target = sqlite3.connect(snapshot)
+        try:
+            source.backup(target)  # one step: a consistent read snapshot
+            target.execute("PRAGMA journal_mode=DELETE")
+            info = BackupInfo(user_version(target), *_counts(target), time.time())
+        finally:
+            target.close()
+            source.close()
+        snapshot.chmod(0o600)
+        manifest = json.dumps({"format": FORMAT, **info.__dict__}).encode()
+        partial = dest.with_name(dest.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
+            _add_bytes(tar, MANIFEST, manifest)
+            tar.add(snapshot, arcname=DB_FILE_NAME)
+            _add_bytes(tar, KEY_FILE_NAME, key_path(data_dir).read_bytes())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, dest)
+    del key
+    return info
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    member.mode = 0o600
+    member.mtime = int(time.time())
+    tar.addfile(member, io.BytesIO(data))
+
+
+def read_backup(path: Path, into: Path) -> BackupInfo:
+    """Unpack and verify a backup into the directory ``into``; returns its manifest."""
+    try:
+        with tarfile.open(path, mode="r") as tar:
+            names = set(tar.getnames())
+            if names != {MANIFEST, DB_FILE_NAME, KEY_FILE_NAME}:
+                raise BackupError(f"{path} is not an imipd backup")
+            for name in sorted(names):
+                member = tar.getmember(name)
+                stream = tar.extractfile(member) if member.isfile() else None
+                if stream is None:
+                    raise BackupError(f"{path}: {name} is not a regular file")
+                fd = os.open(into / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(stream, out)
+    except (tarfile.TarError, OSError) as error:
+        raise BackupError(f"cannot read {path}: {error}") from None
+    manifest = json.loads((into / MANIFEST).read_text())
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"{path}: unknown backup format {manifest.get('format')!r}")
+    conn = sqlite3.connect(into / DB_FILE_NAME)
+    try:
+        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise BackupError(f"{path}: the database in the backup is damaged")
+        version = user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise BackupError(f"{path} is from a newer imipd (schema {version})")
+        box = PasswordBox(read_key(into / KEY_FILE_NAME))
+        row = conn.execute("SELECT key, password FROM users LIMIT 1").fetchone()
+        if row is not None:
+            box.decrypt(row[1], row[0])  # the key in the backup opens its passwords
+        users, messages = _counts(conn)
+    finally:
+        conn.close()
+    return BackupInfo(version, users, messages, float(manifest.get("created_at", 0)))
+
+
+def restore_backup(path: Path, data_dir: Path, *, force: bool) -> BackupInfo:
+    """Put a backup in place as ``data_dir``'s data; existing data needs ``force``."""
+    db_file = data_dir / DB_FILE_NAME
+    if (db_file.exists() or key_path(data_dir).exists()) and not force:
+        raise BackupError(f"{data_dir} holds data already: use --force to replace it")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as tmp:
+        staged = Path(tmp)
+        info = read_backup(path, staged)
+        for suffix in ("-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                (data_dir / (DB_FILE_NAME + suffix)).unlink()
+        os.replace(staged / KEY_FILE_NAME, key_path(data_dir))
+        os.replace(staged / DB_FILE_NAME, db_file)
+    conn = sqlite3.connect(db_file)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+    return info
