@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = re.compile(r"[^\x00-\x20\x7f]+")
+_HEADER_NAME = re.compile(r"[^\x00-\x20\x7f:]+")
 
 
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a control character other than TAB (these never go in a line)."""
-    return any((ch < " " and ch != "\t") or ch == "\x7f" for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 def _check_line_text(what: str, text: str) -> None:
@@ -21,12 +26,12 @@ def is_valid_verb(verb: str) -> bool:
 
     Which verbs mean something is the core's business (unknown ones get ``801``).
     """
-    return bool(verb) and verb == verb.upper() and all(" " < ch != "\x7f" for ch in verb)
+    return _TOKEN.fullmatch(verb) is not None and verb == verb.upper()
 
 
 def is_valid_header_name(name: str) -> bool:
     """A header name is non-empty, without a colon, white space or control characters."""
-    return bool(name) and ":" not in name and all(" " < ch != "\x7f" for ch in name)
+    return _HEADER_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,25 @@ class Block:
                 raise ValueError(f"header value {value!r} has surrounding white space")
         if not isinstance(self.body, bytes):
             raise TypeError("body must be bytes")
+
+    @classmethod
+    def trusted(
+        cls,
+        verb: str,
+        args: tuple[str, ...],
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        empty_line: bool,
+    ) -> Block:
+        """Build without validating: only for parts the parser has already checked."""
+        block = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(block, "verb", verb)
+        setattr_(block, "args", args)
+        setattr_(block, "headers", headers)
+        setattr_(block, "body", body)
+        setattr_(block, "empty_line", empty_line)
+        return block
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""

@@ -12,6 +12,7 @@ Contract: :meth:`Parser.next_block` returns a :class:`Block`, ``NEED_DATA`` or
 from __future__ import annotations
 
 import enum
+import re
 
 from ._block import Block, has_control, is_valid_header_name
 from ._errors import ProtocolError
@@ -28,6 +29,11 @@ class Signal(enum.Enum):
 
 NEED_DATA = Signal.NEED_DATA
 END = Signal.END
+
+
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_ASCII_HEADER_NAME = re.compile(r"[!-9;-~]+")
 
 
 class _State(enum.Enum):
@@ -137,6 +143,9 @@ class Parser:
         while True:
             state = self._state
             if state is _State.TYPE:
+                block = self._whole_block()
+                if block is not None:
+                    return block
                 if not self._read_type_line():
                     return self._need_data()
             elif state is _State.SIZE:
@@ -166,6 +175,94 @@ class Parser:
         # complete empty lines are consumed already: an unfinished type line starts here
         start = self._consumed if self._state is _State.TYPE else self._start
         raise self._fatal(Status.MALFORMED, "the stream ended inside a block", start)
+
+    def _whole_block(self) -> Block | None:
+        """The fast path: a complete, clean block at the front of the buffer, in one pass.
+
+        Anything unusual (leading empty lines, non-ASCII or control characters in
+        the lines, a limit reached, a block not complete yet) returns None and
+        leaves the buffer alone: the state machine below then reads the block and
+        gives the exact verdict. For the blocks it accepts, this path returns what
+        the state machine would.
+        """
+        buf = self._buf
+        limits = self.limits
+        nl = buf.find(b"\n", 0, limits.type_line + 2)
+        if nl <= 0:
+            return None
+        type_end = nl - 1 if buf[nl - 1] == 0x0D else nl
+        nl2 = buf.find(b"\n", nl + 1, nl + self._size_digits + 3)
+        if type_end == 0 or type_end > limits.type_line or nl2 < 0:
+            return None
+        size_raw = buf[nl + 1 : nl2 - 1 if buf[nl2 - 1] == 0x0D else nl2]
+        if not size_raw.isdigit() or len(size_raw) > self._size_digits:
+            return None
+        size = int(size_raw)
+        start = nl2 + 1
+        end = start + size
+        if size > limits.block_size or len(buf) < end:
+            return None
+        type_raw = bytes(buf[:type_end])
+        if not type_raw.isascii():
+            return None
+        type_text = type_raw.decode("ascii")
+        if _ANY_CONTROL.search(type_text):
+            return None
+        words = type_text.split()
+        if not words:
+            return None
+        verb = words[0].upper()
+        args = tuple(words[1:])
+        content = bytes(buf[start:end])
+        if not content:
+            region_end = body_start = 0
+            empty_line = False
+        elif content[0] == 0x0A:
+            region_end, body_start, empty_line = 0, 1, True
+        elif content.startswith(b"\r\n"):
+            region_end, body_start, empty_line = 0, 2, True
+        else:
+            crlf = content.find(b"\n\r\n")
+            lf = content.find(b"\n\n")
+            if crlf >= 0 and (lf < 0 or crlf < lf):
+                region_end, body_start, empty_line = crlf + 1, crlf + 3, True
+            elif lf >= 0:
+                region_end, body_start, empty_line = lf + 1, lf + 2, True
+            elif content[-1] == 0x0A:
+                region_end = body_start = len(content)
+                empty_line = False
+            else:
+                return None
+        region = content[:region_end]
+        if not region.isascii():
+            return None
+        lines = region.decode("ascii").split("\n")
+        lines.pop()
+        if len(lines) > limits.header_count:
+            return None
+        headers: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for line in lines:
+            if line.endswith("\r"):
+                line = line[:-1]
+            if len(line) > limits.header_line or _CONTROL_BUT_TAB.search(line):
+                return None
+            name, colon, value = line.partition(":")
+            name = name.strip(" \t")
+            key = name.lower()
+            if not colon or key in seen or not _ASCII_HEADER_NAME.fullmatch(name):
+                return None
+            seen.add(key)
+            headers.append((name, value.strip()))
+        body = content[body_start:]
+        body_limit = limits.body_limit(verb, args)
+        if body_limit is not None and len(body) > body_limit:
+            return None
+        self.last_offset = self._consumed
+        self.last_size = size
+        del buf[:end]
+        self._consumed += end
+        return Block.trusted(verb, args, tuple(headers), body, empty_line)
 
     def _read_type_line(self) -> bool:
         buf = self._buf
@@ -327,7 +424,8 @@ class Parser:
                 pending[0], pending[1], fatal=False, offset=self._start,
                 block_id=self._block_id, verb=self._verb or None,
             )
-        block = Block(self._verb, self._args, tuple(self._headers), body, self._empty_line)
+        block = Block.trusted(self._verb, self._args, tuple(self._headers), body,
+                              self._empty_line)
         self.last_offset = self._start
         self.last_size = self._size
         self._state = _State.TYPE
