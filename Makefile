@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src
 
 test: lint
+	scripts/ensure-chromium
 	$(BIN)/pytest
 
 # Rewrite the files generated from the config definition.

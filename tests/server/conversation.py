@@ -7,6 +7,7 @@ the block's empty line, and the lines after it are the body (joined by CR LF).
     # a comment
     user alice s3cret Alice        create an account (before the server starts)
     user 1000042 pw Al as al       ... played by the actor ``al``
+    user 1000042 pw Al as al2      the same user again: a second actor (connection)
     alice connects
     alice sends:                    a block the client writes (empty line as written)
         HELO
@@ -21,6 +22,10 @@ the block's empty line, and the lines after it are the body (joined by CR LF).
     alice receives nothing          nothing arrives within a short while
     alice is closed                 the server closes the connection
     alice closes                    the client closes its side
+
+A body that ends with CR LF is written with a last body line holding a lone
+backslash (``\\``): it stands for the empty text after that final CR LF (a
+trailing empty line in a block cannot be seen in a script).
 
 Placeholders in expected blocks: ``{any}`` matches any value; ``{name}``
 captures the value the first time and must match it later; in sent blocks
@@ -43,6 +48,8 @@ from imipd.protocol import Block, Parser, digest
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 TIMEOUT = 5.0
 QUIET = 0.3
+BODY_ENDS_WITH_CRLF = "\\"
+"""A last body line holding only this stands for a final CR LF."""
 
 
 class ScriptError(AssertionError):
@@ -59,7 +66,10 @@ class ScriptBlock:
         headers: list[str] = []
         for i, line in enumerate(rest):
             if line == "":
-                return type_line, headers, True, "\r\n".join(rest[i + 1:])
+                body = rest[i + 1:]
+                if body and body[-1] == BODY_ENDS_WITH_CRLF:
+                    body[-1] = ""
+                return type_line, headers, True, "\r\n".join(body)
             headers.append(line)
         return type_line, headers, False, None
 
@@ -97,7 +107,8 @@ def parse_script(text: str) -> Script:
             if len(nick) >= 2 and nick[-2] == "as":
                 actor_name = nick[-1]
                 nick = nick[:-2]
-            script.users.append((name, password, " ".join(nick) or name))
+            if all(user.lower() != name.lower() for user, _, _ in script.users):
+                script.users.append((name, password, " ".join(nick) or name))
             script.actors[actor_name] = name
             continue
         actor, _, action = line.partition(" ")

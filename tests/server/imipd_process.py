@@ -38,7 +38,7 @@ class ImipdServer:
         listen = f"127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [IMIPD, "serve", "--data-dir", str(self.data_dir), "--listen", listen,
-             "--log-level", "debug", *self.extra],
+             "--web", "127.0.0.1:0", "--log-level", "debug", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         ready = threading.Event()

@@ -1,7 +1,8 @@
 """What the ``imipd user``/``check``/``db`` commands do, over the store.
 
 Account changes are committed first, then a running server is told to drop
-the sessions they invalidate (through the control socket).
+the sessions they invalidate (through the control socket). The rules and the
+operations themselves are ``core.accounts``, shared with the web admin API.
 """
 
 from __future__ import annotations
@@ -14,32 +15,21 @@ from typing import Any
 
 import click
 
-from ..core.names import valid_nick, valid_user_name
+from ..core import accounts
 from ..server import control
 from ..server.config import Config, parse_hostport
-from ..store import SchemaError, UserExists
+from ..store import SchemaError
 from ..store import sqlite as sqlite_store
 from ..store.backup import BackupError, create_backup, restore_backup
 from ..store.sqlite import SqliteStore
-
-MAX_PASSWORD = 128
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     """Run one administration coroutine; store errors become clean messages."""
     try:
         asyncio.run(coro)
-    except SchemaError as error:
+    except (SchemaError, accounts.AccountError) as error:
         raise click.ClickException(str(error)) from None
-
-
-def check_password(password: str) -> None:
-    if not password:
-        raise click.ClickException("the password must not be empty")
-    if len(password) > MAX_PASSWORD:
-        raise click.ClickException(f"the password is longer than {MAX_PASSWORD} characters")
-    if any(ch < " " for ch in password):
-        raise click.ClickException("the password must not contain control characters")
 
 
 async def open_store(config: Config) -> SqliteStore:
@@ -48,62 +38,52 @@ async def open_store(config: Config) -> SqliteStore:
     return await SqliteStore.open(data_dir, synchronous=config.sqlite_synchronous)
 
 
-def tell_server(config: Config, key: str, reason: str) -> None:
-    dropped = control.kick(Path(config.data_dir), key, reason)
+def tell_server(config: Config) -> accounts.DropSessions:
+    """Drop sessions through a running server's control socket (None: no server runs)."""
+    return lambda key, reason: control.kick(Path(config.data_dir), key, reason)
+
+
+def report_dropped(dropped: int | None) -> None:
     if dropped:
         click.echo(f"dropped {dropped} live session(s)")
 
 
 async def add_user(config: Config, name: str, password: str, nick: str | None) -> None:
-    if not valid_user_name(name):
-        raise click.ClickException(
-            f"invalid user name {name!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
-    nick = name if nick is None else nick
-    if not valid_nick(nick):
-        raise click.ClickException(
-            f"invalid nickname {nick!r}: 1-64 characters, no \" and no control characters")
-    check_password(password)
+    accounts.check_new(name, password, nick)
     store = await open_store(config)
     try:
-        account = await store.create_user(name, password, nick)
-    except UserExists:
-        raise click.ClickException(f"user {name} already exists") from None
+        account = await accounts.create(store, name, password, nick)
     finally:
         await store.close()
     click.echo(f"created {account.name}")
 
 
 async def set_password(config: Config, name: str, password: str) -> None:
-    check_password(password)
+    accounts.check_password(password)
     store = await open_store(config)
     try:
-        changed = await store.set_password(name, password)
+        dropped = await accounts.set_password(store, name, password, tell_server(config))
     finally:
         await store.close()
-    if not changed:
-        raise click.ClickException(f"no such user {name}")
     click.echo(f"changed the password of {name}")
-    tell_server(config, name.lower(), "password changed")
+    report_dropped(dropped)
 
 
 async def delete_user(config: Config, name: str) -> None:
     store = await open_store(config)
     try:
-        deleted = await store.delete_user(name)
+        dropped = await accounts.delete(store, name, tell_server(config))
     finally:
         await store.close()
-    if not deleted:
-        raise click.ClickException(f"no such user {name}")
     click.echo(f"deleted {name}")
-    tell_server(config, name.lower(), "account deleted")
+    report_dropped(dropped)
 
 
 async def list_users(config: Config) -> None:
     store = await open_store(config)
     try:
-        for account in await store.list_users():
-            waiting = await store.count_stored(account.key)
-            click.echo(f"{account.name}\t{account.nick}\t{waiting} waiting")
+        for account in await accounts.summaries(store):
+            click.echo(f"{account.name}\t{account.nick}\t{account.waiting} waiting")
     finally:
         await store.close()
 
@@ -178,6 +158,9 @@ def check(config: Config, say: Callable[[str], None]) -> bool:
     running = control.running(data_dir)
     for key in ("listen", "web"):
         address = getattr(config, key)
+        if key == "web" and config.web_address is None:
+            say("ok   web off")
+            continue
         problem = _port_state(address, key)
         if problem is None:
             say(f"ok   {key} {address} is free")

@@ -208,4 +208,6 @@ def config_show(config_file: Path | None, **flags: Any) -> None:
     loaded = load_config(config_file, flags)
     for f in dataclasses.fields(loaded.config):
         value = getattr(loaded.config, f.name)
+        if f.metadata.get("secret") and value:
+            value = "(set, not shown)"
         click.echo(f"{f.name} = {value!s}    # {loaded.sources[f.name]}")

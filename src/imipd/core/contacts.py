@@ -52,6 +52,8 @@ async def list_(session: Session, block: Block) -> None:
         await ask(session, target, block.body)
     else:
         await session.service.store.remove_watch(session.key, target.key)
+        if (watched := session.service.router.get(target.key)) is not None:
+            watched.told.discard(session.key)
     session.answer(block_id, Status.OK)
 
 
@@ -62,15 +64,18 @@ async def ask(session: Session, target: Account, text: bytes) -> None:
     if await store.watch_state(target.key, session.key) is WatchState.PENDING:
         # asking back answers their pending request with a grant
         await grant(session, target.key)
-    if await store.is_blocked(target.key, session.key):
-        return  # dropped as if the target were away; never revealed
     if await store.watch_state(session.key, target.key) is WatchState.GRANTED:
         return
-    await store.put_request(session.key, target.key, text, time.time())
+    at = time.time()
+    await store.put_request(session.key, target.key, text, at)
+    if await store.is_blocked(target.key, session.key):
+        # as if the target were away: pending on the requester's list (blocking is never
+        # revealed), but never shown to the target while the block stands
+        return
     peer = service.router.get(target.key)
     if peer is not None:
         assert session.account is not None
-        peer.push(RequestEvent(session.name, session.key, session.account.nick, text))
+        peer.push(RequestEvent(session.name, session.key, session.account.nick, text, at))
 
 
 async def set_block(session: Session, target: Account, *, on: bool) -> None:
@@ -79,6 +84,11 @@ async def set_block(session: Session, target: Account, *, on: bool) -> None:
     if await store.is_blocked(session.key, target.key) == on:
         return
     await store.set_blocked(session.key, target.key, on)
+    if session.blocks is not None:
+        if on:
+            session.blocks.add(target.key)
+        else:
+            session.blocks.discard(target.key)
     if session.shown is None:
         return
     if await store.watch_state(target.key, session.key) is WatchState.GRANTED:
@@ -132,4 +142,5 @@ async def grant(session: Session, requester: str) -> None:
     watcher = service.router.get(requester)
     if watcher is not None:
         view = await view_for(session, session.key, requester)
-        watcher.push(PresenceEvent(session.name, *view))
+        watcher.push(PresenceEvent(session.name, *view, always=True))
+        session.told.add(requester)

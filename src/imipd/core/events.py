@@ -11,11 +11,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class PresenceEvent:
-    """A watched user's presence, as this watcher is allowed to see it."""
+    """A watched user's presence, as this watcher is allowed to see it.
+
+    Shown only when it changes what the watcher sees, unless ``always`` (a grant
+    tells the new watcher even that the user is offline).
+    """
 
     user: str
     presence: str
     text: bytes
+    always: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,8 @@ class RequestEvent:
     requester_key: str
     nick: str
     text: bytes
+    at: float
+    """When the request was stored: the same request is shown once per connection."""
 
 
 @dataclass(frozen=True, slots=True)

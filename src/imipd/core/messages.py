@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 from ..protocol import Block, Status
 from ..protocol import headers as H
+from ..store import name_key
 from .errors import BadHeader, NoSuchUser, Reject
 from .events import MessageEvent
 from .names import valid_user_name
+from .session import Phase
 
 if TYPE_CHECKING:
     from .session import Session
@@ -21,44 +23,76 @@ async def mesg(session: Session, block: Block) -> None:
     """``MESG`` / ``To: bob`` / ``ACK-Type: always`` / text → delivered (600) or stored (601).
 
     ``errors-only`` (the default) answers failures only; ``none`` answers nothing.
-    A stored message is committed before the answer (or the silence).
+    A stored message is committed before the answer (or the silence). A message to
+    a recipient who is online and reachable needs no storage at all: that path
+    stays off the database.
     """
-    ack_type = (block.header(H.ACK_TYPE) or "errors-only").lower()
+    ack_type = block.header(H.ACK_TYPE)
+    ack_type = "errors-only" if ack_type is None else ack_type.lower()
     if ack_type not in ACK_TYPES:
         raise BadHeader("ACK-Type must be errors-only, always or none")
     quiet = ack_type == "none"
-    stats = session.service.stats
-    to = block.header(H.TO)
-    if not to:
-        stats.messages["rejected"] += 1
-        raise BadHeader("MESG needs To", quiet=quiet)
     service = session.service
-    store = service.store
-    recipient = await store.get_user(to) if valid_user_name(to) else None
-    if recipient is None:
+    stats = service.stats
+    to = block.header(H.TO)
+    if not to or not valid_user_name(to):
         stats.messages["rejected"] += 1
+        if not to:
+            raise BadHeader("MESG needs To", quiet=quiet)
         raise NoSuchUser("no such user", quiet=quiet)
-    status = Status.OK
-    peer = service.router.get(recipient.key)
-    if await store.is_blocked(recipient.key, session.key):
-        status = Status.STORED  # dropped, answered as if the recipient were away
-        stats.messages["dropped"] += 1
-    else:
-        event = MessageEvent(session.name, recipient.name, block.body)
-        if peer is None or not peer.push(event):
-            try:
-                await store.store_message(session.name, recipient.key, block.body, time.time())
-            except Exception as error:
-                session.log.exception("storing a message failed")
-                raise Reject("server error: message not accepted", Status.SERVER_ERROR,
-                             quiet=quiet) from error
-            stats.messages["stored"] += 1
-            if peer is not None:
-                peer.flush_stored()
+    peer = service.router.get(name_key(to))
+    if peer is not None and peer.phase is Phase.ONLINE and not peer.closing:
+        # online since a first STAT: the session knows whom it blocks (soon after it)
+        assert peer.account is not None
+        if peer.blocks is not None:
+            blocked = session.key in peer.blocks
         else:
-            stats.messages["delivered"] += 1
-        if peer is None or not peer.visible_online:
-            status = Status.STORED
-    session.log.debug("message of %d bytes to %s: %d", len(block.body), recipient.name, status)
+            blocked = await service.store.is_blocked(peer.key, session.key)
+        if blocked:
+            status = dropped(session)
+        else:
+            event = MessageEvent(session.name, peer.account.name, block.body)
+            if peer.push(event):
+                stats.messages["delivered"] += 1
+            else:
+                await keep(session, peer.key, block.body, quiet)
+                peer.flush_stored()
+            status = Status.OK if peer.visible_online else Status.STORED
+    else:
+        status = await to_the_store(session, to, block.body, quiet)
     if ack_type == "always":
         session.answer(block.header(H.ID), status)
+
+
+async def to_the_store(session: Session, to: str, body: bytes, quiet: bool) -> Status:
+    """The recipient is not online (or not since a first STAT): keep the message."""
+    store = session.service.store
+    recipient = await store.get_user(to)
+    if recipient is None:
+        session.service.stats.messages["rejected"] += 1
+        raise NoSuchUser("no such user", quiet=quiet)
+    if await store.is_blocked(recipient.key, session.key):
+        return dropped(session)
+    await keep(session, recipient.key, body, quiet)
+    peer = session.service.router.get(recipient.key)
+    if peer is not None:
+        peer.flush_stored()
+    return Status.STORED
+
+
+def dropped(session: Session) -> Status:
+    """The recipient blocks the sender: answered as if the recipient were away."""
+    session.service.stats.messages["dropped"] += 1
+    return Status.STORED
+
+
+async def keep(session: Session, recipient_key: str, body: bytes, quiet: bool) -> None:
+    """Commit the message for later delivery, before any answer is given."""
+    try:
+        await session.service.store.store_message(session.name, recipient_key, body, time.time())
+    except Exception as error:
+        session.log.exception("storing a message failed")
+        raise Reject("server error: message not accepted", Status.SERVER_ERROR,
+                     quiet=quiet) from error
+    session.service.stats.messages["stored"] += 1
+    session.log.debug("stored a message of %d bytes", len(body))

@@ -9,13 +9,13 @@ from ..protocol import headers as H
 from ..store import WatchState, name_key
 from .errors import BadHeader
 from .events import PresenceEvent, RequestEvent
-from .session import Phase
+from .session import OFFLINE_VIEW, Phase
 
 if TYPE_CHECKING:
     from .session import Session
 
 PRESENCES = ("ONLINE", "AWAY", "BUSY", "OFFLINE")
-OFFLINE = ("OFFLINE", b"")
+OFFLINE = OFFLINE_VIEW
 
 
 async def stat(session: Session, block: Block) -> None:
@@ -31,10 +31,17 @@ async def stat(session: Session, block: Block) -> None:
     session.text = block.body
     session.answer(block.header(H.ID), Status.OK)
     if session.phase is Phase.LOGGED_IN:
-        session.phase = Phase.ONLINE
+        session.phase = Phase.ONLINE  # online from the first STAT, for senders too
+        store = session.service.store
+        session.blocks = {name_key(entry.name) for entry in await store.blocked(session.key)}
+        # Live presence and requests flow from before the snapshot is read (nothing is
+        # lost); the session shows each change and each request once (nothing twice).
         await announce(session)
+        session.presence_ready = True
         await show_contacts(session)
+        session.requests_ready = True
         await show_requests(session)
+        session.snapshot_done = True
         session.flush_stored()
     else:
         await announce(session)
@@ -54,16 +61,23 @@ async def announce(session: Session) -> None:
     await tell_watchers(session, view or OFFLINE)
 
 
-async def tell_watchers(session: Session, view: tuple[str, bytes]) -> None:
+async def tell_watchers(session: Session, view: tuple[str, bytes], *, ending: bool = False) -> None:
+    """Push ``view`` to every watcher allowed to see it (at the end, also to those told
+    before, in case the account and its permissions were just deleted)."""
     service = session.service
-    watchers = await service.store.watchers(session.key)
+    watchers = set(await service.store.watchers(session.key))
+    if ending:
+        watchers |= session.told
     if not watchers:
         return
-    blocked = {name_key(entry.name) for entry in await service.store.blocked(session.key)}
+    blocked = session.blocks
+    if blocked is None:
+        blocked = {name_key(entry.name) for entry in await service.store.blocked(session.key)}
     event = PresenceEvent(session.name, *view)
     for key in watchers:
         if key not in blocked and (target := service.router.get(key)) is not None:
             target.push(event)
+    session.told = set() if view == OFFLINE else watchers - blocked
 
 
 async def view_for(session: Session, target_key: str, watcher_key: str) -> tuple[str, bytes]:
@@ -87,26 +101,23 @@ async def show_contacts(session: Session) -> None:
             continue
         target = router.get(key)
         if target is not None and target.shown is not None:
-            session.send("STAT", (target.shown[0],), ((H.FROM, contact.name),), target.shown[1])
-    session.presence_ready = True
+            session.show_presence(contact.name, target.shown)
 
 
 async def show_requests(session: Session) -> None:
     """At the first STAT: requests still waiting for this user's answer."""
     store = session.service.store
     requests = await store.pending_requests(session.key)
-    blocked = set()
-    if requests:
-        blocked = {name_key(entry.name) for entry in await store.blocked(session.key)}
+    blocked = session.blocks or set()
     for request in requests:
         key = name_key(request.requester)
         if key not in blocked:
-            session.write_request(RequestEvent(request.requester, key, request.nick, request.text))
-    session.requests_ready = True
+            session.write_request(RequestEvent(request.requester, key, request.nick, request.text,
+                                               request.requested_at))
 
 
 async def session_ended(session: Session) -> None:
     """The user's live session is gone: watchers see ``STAT OFFLINE``."""
     if session.shown is not None:
         session.shown = None
-        await tell_watchers(session, OFFLINE)
+        await tell_watchers(session, OFFLINE, ending=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ class Settings:
 
     service: str = "localhost"
     service_display_name: str = "imipd"
-    registration_url: str = "http://127.0.0.1:8080/register"
+    public_url: str = "http://127.0.0.1:8080/register"
+    """The ``Registration`` URL of HELO; empty: the header is left out (no web side)."""
     keep_alive: int = 60
     digest_order: DigestOrder = DigestOrder.CHALLENGE_PASSWORD
     login_failures: int = 10
@@ -35,12 +37,13 @@ class Settings:
 
     def hello_headers(self) -> tuple[tuple[str, str], ...]:
         """The server HELO's headers (ID is added when it is written)."""
+        registration = ((H.REGISTRATION, self.public_url),) if self.public_url else ()
         return (
             (H.AUTH_TYPE, "imip-md5"),
             (H.CAPABILITIES, "server-lists"),
             (H.KEEP_ALIVE, str(self.keep_alive)),
             (H.PROTOCOL, H.PROTOCOL_VERSION),
-            (H.REGISTRATION, self.registration_url),
+            *registration,
             (H.SERVICE, self.service),
             (H.SERVICE_DISPLAY_NAME, self.service_display_name),
         )
@@ -77,6 +80,11 @@ class Service:
 
     def messages_flushed(self, count: int) -> None:
         self.stats.messages["flushed"] += count
+
+    def advertise(self, public_url: str) -> None:
+        """Set the ``Registration`` URL of HELO (known once the web listener is bound)."""
+        self.settings = dataclasses.replace(self.settings, public_url=public_url)
+        self.hello_headers = self.settings.hello_headers()
 
     def kick(self, key: str, reason: str) -> int:
         """Disconnect the user's live session (account deleted, password changed)."""

@@ -44,6 +44,10 @@ class Sink(Protocol):
         ...
 
 
+OFFLINE_VIEW = ("OFFLINE", b"")
+"""What a watcher sees of a user who is offline to them: no status text."""
+
+
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every line with the connection id and the user."""
 
@@ -107,6 +111,19 @@ class Session:
         self.presence_ready = False
         self.requests_ready = False
         self.deliverable = False
+        self.closing = False
+        """The connection is closing or gone: take nothing more (the session ends soon)."""
+        self.told: set[str] = set()
+        """Keys of the watchers shown this user's presence (told again when it ends, even
+        if the account was deleted meanwhile)."""
+        self.seen: dict[str, tuple[str, bytes]] = {}
+        """What this connection was last shown of each watched user (key → presence, text)."""
+        self.requests_shown: dict[str, float] = {}
+        """Requester key → the request (by its time) shown on this connection."""
+        self.snapshot_done = False
+        """The first STAT has shown contacts and requests: stored messages may follow."""
+        self.blocks: set[str] | None = None
+        """Keys of the users this user blocks, kept from the first STAT on (None before)."""
         self.request_ids: dict[str, str] = {}
         """ID of a ``LIST ADD`` sent on this connection → the requester's key."""
         self._next_id = 1
@@ -133,7 +150,7 @@ class Session:
     @property
     def visible_online(self) -> bool:
         """Online after a first STAT and not appearing offline."""
-        return self.phase is Phase.ONLINE and self.presence != "OFFLINE"
+        return self.phase is Phase.ONLINE and not self.closing and self.presence != "OFFLINE"
 
     # -- writing -------------------------------------------------------------
 
@@ -152,6 +169,7 @@ class Session:
         if block_id is not None and is_valid_id(block_id):
             headers = ((H.REFERENCE, block_id),)
         body = reason.encode() if reason and status.is_error and self.service.error_reasons else b""
+        self.service.stats.answers[int(status)] += 1
         self.send("ACK", (str(int(status)),), headers, body)
 
     def disconnect(self, reason: str) -> None:
@@ -214,13 +232,13 @@ class Session:
         if self.phase is Phase.CLOSED:
             return False
         if isinstance(event, MessageEvent):
-            if not self.deliverable:
+            if not self.deliverable or self.closing:
                 return False
             self.write_message(event)
         elif isinstance(event, PresenceEvent):
             if not self.presence_ready:
                 return False
-            self.send("STAT", (event.presence,), ((H.FROM, event.user),), event.text)
+            self.show_presence(event.user, (event.presence, event.text), always=event.always)
         elif isinstance(event, RequestEvent):
             if not self.requests_ready:
                 return False
@@ -233,7 +251,19 @@ class Session:
             headers += ((H.DATE, event.date),)
         self.send("MESG", (), headers, event.body)
 
+    def show_presence(self, user: str, view: tuple[str, bytes], *, always: bool = False) -> None:
+        """``STAT`` for a watched user, unless this connection already shows exactly that."""
+        key = user.lower()
+        if not always and self.seen.get(key, OFFLINE_VIEW) == view:
+            return
+        self.seen[key] = view
+        self.send("STAT", (view[0],), ((H.FROM, user),), view[1])
+
     def write_request(self, event: RequestEvent) -> None:
+        """``LIST ADD`` for a request, once per connection (asking again is a new request)."""
+        if self.requests_shown.get(event.requester_key) == event.at:
+            return
+        self.requests_shown[event.requester_key] = event.at
         block_id = self.send("LIST", ("ADD",), (
             (H.FROM, f'{event.requester} "{event.nick}"'), (H.LIST, "Buddy")), event.text)
         self.request_ids[block_id] = event.requester_key
@@ -241,8 +271,12 @@ class Session:
     # -- stored messages: read → send → delete -----------------------------------
 
     def flush_stored(self) -> None:
-        """Deliver stored messages now (again, if a flush is under way)."""
-        if self.phase is not Phase.ONLINE:
+        """Deliver stored messages now (again, if a flush is under way).
+
+        Not before the first STAT has shown contacts and requests: that STAT starts the
+        delivery itself, so stored messages always come last (IMIP.md §3.3).
+        """
+        if self.phase is not Phase.ONLINE or not self.snapshot_done:
             return
         self.deliverable = False
         if self._flush is not None and not self._flush.done():
@@ -253,10 +287,10 @@ class Session:
     async def _flush_loop(self) -> None:
         store = self.service.store
         try:
-            while self.phase is Phase.ONLINE:
+            while self.phase is Phase.ONLINE and not self.closing:
                 self._flush_again = False
                 batch = await store.stored_messages(self.key, 100)
-                if self.phase is not Phase.ONLINE:
+                if self.phase is not Phase.ONLINE or self.closing:
                     return
                 if batch:
                     for message in batch:

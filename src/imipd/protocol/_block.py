@@ -87,6 +87,9 @@ class Block:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""
+        for key, value in self.headers:  # most senders use the usual spelling
+            if key == name:
+                return value
         wanted = name.lower()
         for key, value in self.headers:
             if key.lower() == wanted:

@@ -1,4 +1,4 @@
-"""The server process: listener, idle sweep, control socket, graceful shutdown."""
+"""The server process: listener, web side, idle sweep, control socket, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 
 from ..core import Service, Settings
 from ..router import LocalRouter
+from ..store import keyfile
 from ..store.sqlite import SqliteStore
+from ..web import WebSettings, WebSide
+from ..web.csrf import derive_secret
 from . import control
 from .config import Config, parse_hostport
 from .connection import Connection
@@ -25,12 +28,31 @@ def settings_from(config: Config) -> Settings:
     return Settings(
         service=config.service,
         service_display_name=config.service_display_name,
-        registration_url=config.advertised_registration_url,
+        public_url=config.advertised_public_url(),
         keep_alive=config.keep_alive,
         digest_order=config.digest,
         login_failures=config.login_failures,
         login_window=float(config.login_window),
         error_reasons=config.error_reasons,
+    )
+
+
+def web_settings_from(config: Config, imip_port: int) -> WebSettings:
+    """The web side's view of the configuration; CSRF key derived from ``secret.key``."""
+    data_dir = Path(config.data_dir)
+    try:
+        csrf_secret = derive_secret(keyfile.read_key(keyfile.key_path(data_dir)))
+    except keyfile.KeyFileError as error:
+        log.warning("sign-up forms use a per-process key: %s", error)
+        csrf_secret = b""
+    return WebSettings(
+        imip_port=imip_port,
+        registration=config.registration,
+        first_number=config.first_number,
+        signups_per_hour=config.signups_per_hour,
+        trust_forwarded_for=config.trust_forwarded_for,
+        admin_token=config.admin_token,
+        csrf_secret=csrf_secret,
     )
 
 
@@ -44,6 +66,7 @@ class Server:
         self.store: SqliteStore | None = None
         self._listener: asyncio.Server | None = None
         self._control: asyncio.AbstractServer | None = None
+        self.web: WebSide | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -63,13 +86,51 @@ class Server:
             limits = config.limits
             service = self.service
             self._listener = await asyncio.get_running_loop().create_server(
-                lambda: Connection(self, service, limits), host, port, reuse_address=True)
+                lambda: Connection(self, service, limits), host, port, reuse_address=True,
+                start_serving=False)
+            await self._start_web(service)
+            await self._listener.start_serving()
         except BaseException:
+            await self._close_listeners()
             await self.store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
         log.info("imipd listening on %s (data in %s, keep-alive %d s)",
                  ", ".join(self.addresses()), data_dir, config.keep_alive)
+
+    async def _start_web(self, service: Service) -> None:
+        """Bind the web side, then settle what HELO advertises (its port may be 0 in config)."""
+        address = self.config.web_address
+        if address is None:
+            service.advertise(self.config.advertised_public_url())
+            log.info("web side off; HELO advertises Registration %s",
+                     service.settings.public_url or "(none)")
+            return
+        self.web = WebSide(service, web_settings_from(self.config, self.port),
+                           imip_listening=self.imip_listening,
+                           connections=lambda: len(self.connections))
+        port = await self.web.start(*address)
+        service.advertise(self.config.advertised_public_url(port))
+        if not self.config.public_url and address[0] in (None, "0.0.0.0", "::"):
+            log.warning("the web side listens on every interface but HELO advertises %s: "
+                        "set public_url to the address people reach", service.settings.public_url)
+        log.info("imipd web side on %s (registration %s, admin API %s); HELO advertises "
+                 "Registration %s", ", ".join(self.web.addresses()),
+                 "on" if self.config.registration else "off",
+                 "on" if self.config.admin_token else "off", service.settings.public_url)
+
+    def imip_listening(self) -> bool:
+        """Whether the IMIP listener accepts connections (for /healthz)."""
+        return self._listener is not None and self._listener.is_serving()
+
+    async def _close_listeners(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if self._control is not None:
+            self._control.close()
+            control.socket_path(Path(self.config.data_dir)).unlink(missing_ok=True)
+        if self.web is not None:
+            await self.web.stop()
 
     def addresses(self) -> list[str]:
         if self._listener is None:
@@ -108,11 +169,7 @@ class Server:
     async def stop(self, reason: str) -> None:
         """Stop listening, say DISC to every connection, finish in-flight work, close."""
         log.info("shutting down: %s", reason)
-        if self._listener is not None:
-            self._listener.close()
-        if self._control is not None:
-            self._control.close()
-            control.socket_path(Path(self.config.data_dir)).unlink(missing_ok=True)
+        await self._close_listeners()
         if self._sweeper is not None:
             self._sweeper.cancel()
         connections = list(self.connections)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,9 +45,21 @@ class Config:
         "help": "where the database and the password key live "
                 "(default: $XDG_DATA_HOME/imipd or ~/.local/share/imipd)"})
     listen: str = _opt("*:11319", "IMIP listener, HOST:PORT; * means every interface")
-    web: str = _opt("127.0.0.1:8080", "web listener (registration page, metrics), HOST:PORT")
-    registration_url: str = _opt(
-        "", "the Registration URL HELO advertises (default: http://<web>/register)")
+    web: str = _opt("127.0.0.1:8080", "web listener (registration page, /healthz, /metrics, "
+                                      "admin API), HOST:PORT; off (or empty) disables it")
+    public_url: str = _opt(
+        "", "the Registration URL HELO advertises, as people reach it "
+            "(default: http://<web>/register)")
+    registration: bool = _opt(True, "let people sign up on the registration page "
+                                    "(off: the page says so and refuses sign-ups)")
+    first_number: int = _opt(1000000, "the first account number self-registration hands out",
+                             lo=0, hi=10**15)
+    signups_per_hour: int = _opt(5, "sign-ups per client address per hour", lo=1, hi=1000000)
+    trust_forwarded_for: bool = _opt(
+        False, "take the client address from X-Forwarded-For (only behind your reverse proxy)")
+    admin_token: str = field(default="", metadata={
+        "help": "bearer token of the JSON admin API under /api/ (empty: the API is off); "
+                "prefer IMIPD_ADMIN_TOKEN or the config file to the flag", "secret": True})
     service: str = _opt("localhost", "the service's domain, sent in HELO as Service")
     service_display_name: str = _opt("imipd",
                                      "the service's name for people (ServiceDisplayName)")
@@ -80,8 +93,15 @@ class Config:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check(f, getattr(self, f.name))
-        for key in ("listen", "web"):
-            parse_hostport(getattr(self, key), key)
+        parse_hostport(self.listen, "listen")
+        if self.web.strip().lower() not in WEB_OFF:
+            parse_hostport(self.web, "web")
+        if self.public_url and not _PUBLIC_URL.fullmatch(self.public_url):
+            raise ConfigError(f"public_url = {self.public_url!r}: expected an http:// or "
+                              "https:// URL without spaces")
+        if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN:
+            raise ConfigError(f"admin_token: must be at least {MIN_ADMIN_TOKEN} characters "
+                              "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')")
 
     @property
     def limits(self) -> Limits:
@@ -101,11 +121,33 @@ class Config:
         return DigestOrder(self.digest_order)
 
     @property
-    def advertised_registration_url(self) -> str:
-        if self.registration_url:
-            return self.registration_url
-        host, port = parse_hostport(self.web, "web")
-        return f"http://{host or '127.0.0.1'}:{port}/register"
+    def web_address(self) -> tuple[str | None, int] | None:
+        """Where the web side listens; None when it is off."""
+        if self.web.strip().lower() in WEB_OFF:
+            return None
+        return parse_hostport(self.web, "web")
+
+    def advertised_public_url(self, web_port: int | None = None) -> str:
+        """What HELO advertises as ``Registration``: ``public_url``, else the page on ``web``
+        (on ``web_port`` when given: the port actually bound for ``web = "HOST:0"``);
+        empty when the web side is off and no ``public_url`` is set."""
+        if self.public_url:
+            return self.public_url
+        address = self.web_address
+        if address is None:
+            return ""
+        host, port = address
+        if host is None or host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port if web_port is None else web_port}/register"
+
+
+WEB_OFF = ("", "off", "none", "false", "no")
+"""Values of ``web`` that turn the web side off."""
+MIN_ADMIN_TOKEN = 16
+_PUBLIC_URL = re.compile(r"https?://[!-~]+", re.IGNORECASE)
 
 
 def _check(f: dataclasses.Field[Any], value: Any) -> None:

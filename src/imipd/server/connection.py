@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from ..core import Service, Session
+from ..core import KNOWN_VERBS, Service, Session
 from ..protocol import Block, Limits, Parser, ProtocolError
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self.session.closing = True
         self.server.connections.discard(self)
         self._out.clear()
         self._queue.append(_END)
@@ -143,7 +144,8 @@ class Connection(asyncio.Protocol):
                     if item.fatal:
                         self._lose_framing()
                     continue
-                session.service.stats.blocks[item.verb if len(item.verb) <= 8 else "?"] += 1
+                verb = item.verb if item.verb in KNOWN_VERBS else "other"
+                session.service.stats.blocks[verb] += 1
                 await session.handle(item)
         finally:
             await session.end()
@@ -170,6 +172,7 @@ class Connection(asyncio.Protocol):
             return
         self._flush()
         self._closing = True
+        self.session.closing = True
         if self._transport is not None:
             self._transport.close()
 
@@ -192,8 +195,13 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         self._closing = True
+        self.session.closing = True
         if transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:  # the peer is gone already (e.g. reset): nothing to linger for
+                transport.abort()
+                return
         asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def say_goodbye(self, reason: str) -> None:

@@ -1,0 +1,117 @@
+"""The web side of one server: aiohttp on the server's own event loop.
+
+``WebSide`` owns the application and its listener; the server starts it after
+the IMIP listener and stops it first on shutdown. Routes:
+
+    /register    the sign-up page HELO's Registration header points to
+    /healthz     200 or 503, JSON
+    /metrics     Prometheus text format
+    /api/...     the JSON admin API (bearer token)
+    /            redirects to /register
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ..core import Service
+from . import api, health, register
+from .context import CONTEXT, WebContext, WebSettings, context
+from .csrf import CsrfGuard
+from .metrics import WebMetrics
+from .ratelimit import SignupLimit
+
+log = logging.getLogger("imipd.web")
+
+MAX_REQUEST = 64 * 1024
+"""Largest request body, bytes (a sign-up form or an API call is far smaller)."""
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds in-flight requests get when the server stops."""
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Server"] = "imipd"  # not the Python and aiohttp versions
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: the exposition format the scraper asks for (text by default)."""
+    body, content_type = await context(request).metrics.render(
+        request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type,
+                                            "Cache-Control": "no-store"})
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("register")
+
+
+def build_app(service: Service, settings: WebSettings, *, imip_listening: Callable[[], bool],
+              connections: Callable[[], int]) -> web.Application:
+    """The application with every route, sharing one ``WebContext``."""
+    app = web.Application(client_max_size=MAX_REQUEST)
+    app[CONTEXT] = WebContext(
+        service=service, settings=settings, imip_listening=imip_listening,
+        connections=connections, metrics=WebMetrics(service, connections),
+        csrf=CsrfGuard(settings.csrf_secret), signups=SignupLimit(settings.signups_per_hour))
+    app.add_routes([web.get("/", index), *register.routes(),
+                    web.get("/healthz", health.healthz), web.get("/metrics", metrics)])
+    app.add_subapp("/api/", api.application())
+    app.on_response_prepare.append(_security_headers)
+    return app
+
+
+class WebSide:
+    """The HTTP listener of one server: ``start`` binds it, ``stop`` closes it."""
+
+    def __init__(self, service: Service, settings: WebSettings, *,
+                 imip_listening: Callable[[], bool], connections: Callable[[], int]) -> None:
+        self.app = build_app(service, settings, imip_listening=imip_listening,
+                             connections=connections)
+        self.settings = settings
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str | None, port: int) -> int:
+        """Listen on ``host:port`` (None: every interface); returns the bound port."""
+        runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
+                               access_log=logging.getLogger("imipd.web.access"))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        return self.port
+
+    @property
+    def port(self) -> int:
+        assert self._runner is not None
+        address = self._runner.addresses[0]
+        return int(address[1])
+
+    def addresses(self) -> list[str]:
+        """``http://host:port`` of every bound socket."""
+        if self._runner is None:
+            return []
+        out = []
+        for address in self._runner.addresses:
+            host, port = address[0], address[1]
+            out.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+        return out
+
+    async def stop(self) -> None:
+        """Stop listening; in-flight requests get ``SHUTDOWN_TIMEOUT`` seconds."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()

@@ -1,0 +1,27 @@
+"""The per-address sign-up limit (``signups_per_hour``).
+
+Self-registration creates accounts for anyone who asks, so one address may
+only create a few per hour. The sliding window is the core's
+``LoginThrottle`` (one implementation of "N events per address per window").
+"""
+
+from __future__ import annotations
+
+from ..core.throttle import LoginThrottle
+
+WINDOW = 3600.0
+"""Seconds a sign-up counts against its address."""
+
+
+class SignupLimit:
+    """Counts sign-ups per client address over the last hour."""
+
+    def __init__(self, per_hour: int) -> None:
+        self._window = LoginThrottle(per_hour, WINDOW)
+
+    def take(self, address: str) -> bool:
+        """Count one sign-up from ``address``; False (and not counted) when over the limit."""
+        if self._window.blocked(address):
+            return False
+        self._window.failed(address)  # the throttle counts any event; here: a sign-up
+        return True

@@ -1,0 +1,424 @@
+"""The ``imipd`` administration commands and the configuration, as real subprocesses.
+
+Every command runs ``.venv/bin/imipd`` on a real data directory (SQLite file,
+key file, control socket); live effects are checked over real sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from imipd.server.config import fields as config_fields
+
+from .conftest import ServerFactory
+from .imip_client import Client, block_bytes, connect_logged_in
+from .imipd_process import IMIPD, ImipdServer
+
+
+def run(*args: str, data_dir: Path | None = None, input: str | None = None,
+        env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """One ``imipd`` command; a new session, so a password prompt reads stdin, not a tty."""
+    argv = [IMIPD, *args] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+    return subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout,
+                          env={**os.environ, **(env or {})}, start_new_session=True,
+                          check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def set_user_version(data_dir: Path, version: int) -> None:
+    conn = sqlite3.connect(data_dir / "imipd.sqlite3")
+    try:
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# -- user add / list ----------------------------------------------------------------
+
+
+def test_user_add_list_and_login(tmp_path: Path, imipd_server: ServerFactory) -> None:
+    data = tmp_path / "d"
+    done = run("user", "add", "alice", "--password", "pw-a", "--nick", "Alice A.",
+               data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "created alice\n"), done.stderr
+    # no --password: prompted for, with confirmation, read from stdin
+    done = run("user", "add", "Bob.Smith", data_dir=data, input="s3 cret\ns3 cret\n")
+    assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["created Bob.Smith"]), done
+    assert "Repeat for confirmation" in done.stdout + done.stderr
+    # a confirmation that does not match creates nothing
+    done = run("user", "add", "carol", data_dir=data, input="one\ntwo\n")
+    assert done.returncode != 0
+    assert "do not match" in done.stdout + done.stderr
+    done = run("user", "list", data_dir=data)
+    assert (done.returncode, done.stdout) == (
+        0, "alice\tAlice A.\t0 waiting\nBob.Smith\tBob.Smith\t0 waiting\n"), done.stderr
+    assert (data / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert (data / "imipd.sqlite3").stat().st_mode & 0o777 == 0o600
+
+    server = imipd_server([], data_dir=data)
+    alice = connect_logged_in(server.port, "alice", "pw-a")
+    bob = Client(server.port, "bob")
+    bob.login("bob.smith", "s3 cret", spelled="Bob.Smith")  # any casing; written as created
+    bob.online()
+    bob.ping()  # see test_durability.test_message_right_after_first_stat_is_live
+    ref = alice.mesg("BOB.SMITH", b"hi")
+    bob.expect_mesg("alice", "Bob.Smith", b"hi")
+    alice.expect_ack(600, ref)
+    # the waiting count of `user list` (a live server shares the file)
+    bob.close()
+    time.sleep(0.3)  # let the server see bob go
+    for i in range(3):
+        ref = alice.mesg("bob.smith", b"later %d" % i)
+        alice.expect_ack(601, ref)
+    done = run("user", "list", data_dir=data)
+    assert done.stdout == "alice\tAlice A.\t0 waiting\nBob.Smith\tBob.Smith\t3 waiting\n"
+
+
+INVALID_NAMES = ["", "with space", "a/b", "caf\u00e9", "x" * 65, 'a"b']
+
+
+def test_user_add_rejects_invalid_names(tmp_path: Path) -> None:
+    for name in INVALID_NAMES:
+        done = run("user", "add", name, "--password", "pw", data_dir=tmp_path / "d")
+        assert done.returncode == 1, done
+        assert done.stderr.startswith(f"Error: invalid user name {name!r}"), done.stderr
+        assert "created" not in done.stdout
+    assert run("user", "list", data_dir=tmp_path / "d").stdout == ""
+
+
+def test_user_add_refusals(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    for spelling in ("alice", "ALICE"):
+        done = run("user", "add", spelling, "--password", "other", data_dir=data)
+        assert done.returncode == 1
+        assert done.stderr == f"Error: user {spelling} already exists\n"
+        assert done.stdout == ""
+    done = run("user", "add", "x" * 64, "--password", "pw", data_dir=data)
+    assert done.returncode == 0, done.stderr  # 64 characters is the longest name
+    done = run("user", "add", "nick", "--password", "pw", "--nick", 'say "hi"', data_dir=data)
+    assert done.returncode == 1 and "invalid nickname" in done.stderr
+    done = run("user", "add", "nopw", "--password", "", data_dir=data)
+    assert done.returncode == 1 and "password must not be empty" in done.stderr
+    done = run("user", "list", data_dir=data)
+    assert done.stdout == f"alice\talice\t0 waiting\n{'x' * 64}\t{'x' * 64}\t0 waiting\n"
+    for command in (("user", "del", "nobody"), ("user", "passwd", "nobody", "--password", "p")):
+        done = run(*command, data_dir=data)
+        assert (done.returncode, done.stderr) == (1, "Error: no such user nobody\n")
+
+
+# -- passwd / del while the server runs ----------------------------------------------
+
+
+USERS = [("alice", "pw-a", "Alice"), ("bob", "pw-b", "Bob")]
+
+
+def _watched_bob(server: ImipdServer) -> tuple[Client, Client]:
+    """alice online and watching bob; bob online."""
+    alice = connect_logged_in(server.port, "alice", "pw-a")
+    bob = connect_logged_in(server.port, "bob", "pw-b")
+    ref = alice.send("LIST ADD bob", [("List", "Buddy")])
+    alice.expect_ack(600, ref)
+    request = str(bob.server_id)
+    bob.expect("LIST ADD", [("From", 'alice "Alice"'), ("List", "Buddy")])
+    bob.send("ACK 600", [("Reference", request)], None)
+    alice.expect("STAT ONLINE", [("From", "bob")])
+    return alice, bob
+
+
+def test_passwd_drops_the_live_session(imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+    alice, bob = _watched_bob(server)
+    done = run("user", "passwd", "bob", "--password", "new-pw", data_dir=server.data_dir)
+    assert (done.returncode, done.stdout) == (
+        0, "changed the password of bob\ndropped 1 live session(s)\n"), done.stderr
+    bob.expect_disc("password changed")
+    alice.expect("STAT OFFLINE", [("From", "bob")])
+
+    again = Client(server.port, "again")
+    again.hello()
+    ref = again.logn("bob", "pw-b")
+    again.expect_ack(811, ref)
+    ref = again.logn("bob", "new-pw")  # the same challenge stays valid
+    again.expect("LOGN bob", [("Reference", ref)])
+    # prompted for when --password is absent; no live session: nothing dropped
+    again.close()
+    time.sleep(0.2)
+    done = run("user", "passwd", "bob", data_dir=server.data_dir, input="third\nthird\n")
+    assert done.returncode == 0 and done.stdout.endswith("changed the password of bob\n"), done
+    third = Client(server.port, "third")
+    third.login("bob", "third")
+
+
+def test_del_drops_the_live_session(imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+    alice, bob = _watched_bob(server)
+    done = run("user", "del", "BOB", data_dir=server.data_dir)
+    assert (done.returncode, done.stdout) == (0, "deleted BOB\ndropped 1 live session(s)\n"), \
+        done.stderr
+    bob.expect_disc("account deleted")
+    again = Client(server.port, "again")
+    again.hello()
+    ref = again.logn("bob", "pw-b")
+    again.expect_ack(811, ref)
+    alice.expect("STAT OFFLINE", [("From", "bob")])
+    ref = alice.mesg("bob", b"are you there?")
+    alice.expect_ack(820, ref)
+    done = run("user", "list", data_dir=server.data_dir)
+    assert done.stdout == "alice\tAlice\t0 waiting\n"
+    # without a server there is no one to tell, and that is fine
+    assert server.stop() == 0
+    done = run("user", "del", "alice", data_dir=server.data_dir)
+    assert (done.returncode, done.stdout) == (0, "deleted alice\n")
+
+
+def test_del_tells_watchers_offline(imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+    alice, bob = _watched_bob(server)
+    done = run("user", "del", "bob", data_dir=server.data_dir)
+    assert done.returncode == 0
+    bob.expect_disc("account deleted")
+    alice.expect("STAT OFFLINE", [("From", "bob")], timeout=1.0)
+
+
+# -- check / db upgrade / schema -------------------------------------------------------
+
+
+def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
+    data = tmp_path / "d"
+    listen, web = free_port(), free_port()
+    ports = ("--listen", f"127.0.0.1:{listen}", "--web", f"127.0.0.1:{web}")
+    done = run("check", *ports, data_dir=data)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == (
+        "ok   configuration\n"
+        f"ok   data directory {data} (created at start)\n"
+        "ok   schema: new database, version 1 is created at start\n"
+        f"ok   listen 127.0.0.1:{listen} is free\n"
+        f"ok   web 127.0.0.1:{web} is free\n")
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", listen))
+        squatter.listen()
+        done = run("check", *ports, data_dir=data)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["ok   configuration", f"ok   data directory {data} (created at start)",
+                         "ok   schema: new database, version 1 is created at start"]
+    assert lines[3].startswith(f"FAIL listen 127.0.0.1:{listen}: "), lines
+    assert "in use" in lines[3], lines
+    assert lines[4:] == [f"ok   web 127.0.0.1:{web} is free"]
+    # a plain socket bound (not listening) takes the port too
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", listen))
+        done = run("check", *ports, data_dir=data)
+    assert done.returncode == 1
+    assert f"FAIL listen 127.0.0.1:{listen}: " in done.stdout, done.stdout
+
+    # a running imipd on the port is no failure
+    server = imipd_server(USERS, data_dir=data)
+    done = run("check", "--listen", f"127.0.0.1:{server.port}", "--web", f"127.0.0.1:{web}",
+               data_dir=data)
+    assert done.returncode == 0, done.stdout
+    assert f"ok   listen 127.0.0.1:{server.port} in use by the running imipd\n" in done.stdout
+    assert "ok   schema version 1\n" in done.stdout
+    # a bad configuration is a FAIL line too
+    done = run("check", "--keep-alive", "2", data_dir=data)
+    assert done.returncode == 1
+    assert done.stdout.startswith("FAIL configuration: keep_alive = 2"), done.stdout
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    done = run("db", "upgrade", data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "upgraded the schema from version 0 to 1\n")
+    done = run("db", "upgrade", data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "schema is at version 1: nothing to do\n")
+    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+
+
+def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    set_user_version(data, 2)
+    message = ("database schema is version 2, this imipd needs 1: this imipd is older than "
+               "the database; run a newer imipd")
+    done = run("serve", "--listen", "127.0.0.1:0", data_dir=data)
+    assert done.returncode == 1
+    assert done.stderr.endswith(f"Error: {message}\n"), done.stderr
+    assert "imipd listening" not in done.stderr
+    for command in (("db", "upgrade"), ("user", "add", "bob", "--password", "x")):
+        done = run(*command, data_dir=data)
+        assert (done.returncode, done.stderr) == (1, f"Error: {message}\n"), command
+    done = run("check", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", data_dir=data)
+    assert done.returncode == 1
+    assert "FAIL schema version 2 is newer than this imipd (1)\n" in done.stdout
+    # the file was left alone
+    set_user_version(data, 1)
+    assert run("user", "list", data_dir=data).stdout == "alice\talice\t0 waiting\n"
+
+
+def test_refuses_a_file_that_is_not_imipd(tmp_path: Path) -> None:
+    """Tables but no schema version (user_version 0): not an imipd database."""
+    data = tmp_path / "d"
+    data.mkdir(mode=0o700)
+    conn = sqlite3.connect(data / "imipd.sqlite3")
+    conn.execute("CREATE TABLE something (x)")
+    conn.commit()
+    conn.close()
+    done = run("serve", "--listen", "127.0.0.1:0", data_dir=data)
+    assert done.returncode == 1
+    assert done.stderr.endswith(
+        "Error: database has tables but no imipd schema version: not an imipd file?\n"), \
+        done.stderr
+    done = run("db", "upgrade", data_dir=data)
+    assert done.returncode == 1 and "not an imipd file" in done.stderr
+
+
+# -- concurrency: parallel first run, one server per data directory -------------------------
+
+
+def test_parallel_first_run(tmp_path: Path, imipd_server: ServerFactory) -> None:
+    data = tmp_path / "fresh"
+    procs = [subprocess.Popen([IMIPD, "user", "add", f"user{i}", "--password", f"pw{i}",
+                               "--data-dir", str(data)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(6)]
+    results = [(p.wait(30), *p.communicate()) for p in procs]
+    for i, (status, out, err) in enumerate(results):
+        assert (status, out) == (0, f"created user{i}\n"), err
+    done = run("user", "list", data_dir=data)
+    assert done.stdout == "".join(f"user{i}\tuser{i}\t0 waiting\n" for i in range(6))
+    assert [p.name for p in data.iterdir() if p.name.endswith(".tmp")] == []
+
+    server = imipd_server([], data_dir=data)
+    clients = [connect_logged_in(server.port, f"user{i}", f"pw{i}") for i in range(6)]
+    ref = clients[0].mesg("user5", b"all here")
+    clients[5].expect_mesg("user0", "user5", b"all here")
+    clients[0].expect_ack(600, ref)
+
+
+def test_second_server_on_the_same_data_refuses(imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+    done = run("serve", "--listen", "127.0.0.1:0", data_dir=server.data_dir)
+    assert done.returncode == 1
+    assert f"Error: another imipd is serving {server.data_dir}\n" in done.stderr, done.stderr
+    assert "imipd listening" not in done.stderr
+    # the first one is untouched, control socket included
+    alice = connect_logged_in(server.port, "alice", "pw-a")
+    done = run("user", "passwd", "alice", "--password", "x", data_dir=server.data_dir)
+    assert done.stdout.endswith("dropped 1 live session(s)\n"), done
+    alice.expect_disc("password changed")
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def test_config_file_sets_the_greeting(tmp_path: Path, imipd_server: ServerFactory) -> None:
+    config = tmp_path / "imipd.toml"
+    config.write_text('keep_alive = 30\nservice = "example.org"\n'
+                      'service_display_name = "Example IM"\n'
+                      'public_url = "http://example.org/register"\n'
+                      "error_reasons = true\n")
+    server = imipd_server(USERS, "--config", str(config))
+    client = Client(server.port)
+    ref = client.send("HELO", [("Protocol", "IMIP/1.0")])
+    block, raw = client.receive()
+    challenge = block.body
+    assert raw == block_bytes("HELO", [
+        ("Auth-Type", "imip-md5"), ("Capabilities", "server-lists"), ("ID", "1"),
+        ("Keep-Alive", "30"), ("Protocol", "IMIP/1.0"),
+        ("Registration", "http://example.org/register"), ("Service", "example.org"),
+        ("ServiceDisplayName", "Example IM")], challenge), raw
+    assert ref
+    # error_reasons = true: error ACKs carry a reason
+    client.server_id = 2
+    ref = client.send("MESG", [("To", "bob")])
+    _, raw = client.receive()
+    assert raw.startswith(b"ACK 802\r\n") and raw.endswith(b"\r\n\r\nMESG not allowed now"), raw
+
+    # a flag beats the file
+    other = imipd_server(USERS, "--config", str(config), "--keep-alive", "45")
+    client = Client(other.port)
+    assert client.hello().header("Keep-Alive") == "45"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("keep_alive = 1\n", "Error: configuration: keep_alive = 1: must be between 5 and 3600"),
+    ("keep_alive = 4000\n", "Error: configuration: keep_alive = 4000: must be between 5 and 3600"),
+    ('keep_alive = "thirty"\n', "Error: configuration: keep_alive = 'thirty'"),
+    ("keepalive = 30\n", "Error: configuration: keepalive: unknown option in"),
+    ('digest_order = "sideways"\n', "Error: configuration: digest_order = 'sideways'"),
+    ('web = "nowhere"\n', "Error: configuration: web = 'nowhere': expected HOST:PORT"),
+    ("keep_alive = \n", "Error: configuration: config file"),
+], ids=["too-small", "too-large", "not-int", "unknown-key", "bad-choice", "bad-address",
+        "not-toml"])
+def test_bad_config_fails_at_start(tmp_path: Path, text: str, expected: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    started = time.monotonic()
+    done = run("serve", "--config", str(config), "--listen", "127.0.0.1:0",
+               data_dir=tmp_path / "d")
+    assert done.returncode != 0
+    assert time.monotonic() - started < 10
+    assert done.stderr.startswith(expected), done.stderr
+    assert "imipd listening" not in done.stderr
+
+
+def test_bad_environment_and_flag_values(tmp_path: Path) -> None:
+    done = run("serve", "--listen", "127.0.0.1:0", data_dir=tmp_path / "d",
+               env={"IMIPD_KEEP_ALIVE": "soon"})
+    assert done.returncode != 0
+    assert "keep_alive" in done.stderr and "IMIPD_KEEP_ALIVE" in done.stderr, done.stderr
+    done = run("serve", "--listen", "127.0.0.1:0", "--keep-alive", "3", data_dir=tmp_path / "d")
+    assert done.returncode != 0
+    assert "keep_alive = 3: must be between 5 and 3600" in done.stderr, done.stderr
+
+
+def test_config_show(tmp_path: Path) -> None:
+    config = tmp_path / "imipd.toml"
+    config.write_text('keep_alive = 30\nservice = "file.example"\n')
+    done = run("config", "show", "--config", str(config), "--log-level", "debug",
+               env={"IMIPD_SERVICE": "env.example", "IMIPD_LOGIN_WINDOW": "90"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"keep_alive = 30    # file {config}" in lines
+    assert "service = env.example    # environment IMIPD_SERVICE" in lines
+    assert "login_window = 90    # environment IMIPD_LOGIN_WINDOW" in lines
+    assert "log_level = debug    # flag" in lines
+    assert "listen = *:11319    # default" in lines
+    assert "max_mesg_body = 16384    # default" in lines
+    assert [line.split(" = ")[0] for line in lines] == [f.name for f in config_fields()]
+    config.write_text("keep_alive = 2\n")
+    done = run("config", "show", "--config", str(config))
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: configuration: keep_alive = 2"), done.stderr
+
+
+def test_serve_on_a_taken_port_fails_clearly(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        done = run("serve", "--listen", f"127.0.0.1:{port}", data_dir=tmp_path / "d")
+    assert done.returncode == 1
+    assert "Error: cannot start: " in done.stderr and "in use" in done.stderr, done.stderr
+    # nothing is left behind that would stop the next start
+    server = ImipdServer(tmp_path / "d").start()
+    try:
+        assert server.stop() == 0
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
