@@ -82,8 +82,11 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     config = loaded.config
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    def load_again() -> cfg.Config:
+        return cfg.load(config_file, flags).config
+
     try:
-        asyncio.run(Server(config).run())
+        asyncio.run(Server(config, reload=load_again).run())
     except (SchemaError, AlreadyRunning) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:

@@ -81,6 +81,13 @@ class Service:
     def messages_flushed(self, count: int) -> None:
         self.stats.messages["flushed"] += count
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Take new settings while running (a reload); live sessions keep their state."""
+        self.settings = settings
+        self.hello_headers = settings.hello_headers()
+        self.throttle.limit = settings.login_failures
+        self.throttle.window = settings.login_window
+
     def advertise(self, public_url: str) -> None:
         """Set the ``Registration`` URL of HELO (known once the web listener is bound)."""
         self.settings = dataclasses.replace(self.settings, public_url=public_url)

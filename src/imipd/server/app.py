@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core import Service, Settings
@@ -15,12 +17,15 @@ from ..store.sqlite import SqliteStore
 from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
 from . import control
-from .config import Config, parse_hostport
+from .config import Config, ConfigError, parse_hostport
 from .connection import Connection
 
 log = logging.getLogger("imipd.server")
 
 SHUTDOWN_GRACE = 10.0
+
+NEEDS_RESTART = ("data_dir", "listen", "web", "sqlite_synchronous")
+"""Options a reload (SIGHUP) cannot change: they are bound when the server starts."""
 
 
 def settings_from(config: Config) -> Settings:
@@ -59,8 +64,9 @@ def web_settings_from(config: Config, imip_port: int) -> WebSettings:
 class Server:
     """One imipd node on embedded defaults: SQLite store, in-process router."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self._load_again = reload
         self.connections: set[Connection] = set()
         self.service: Service | None = None
         self.store: SqliteStore | None = None
@@ -83,10 +89,10 @@ class Server:
         try:
             self._control = await control.start(data_dir, self.service.kick)
             host, port = parse_hostport(config.listen, "listen")
-            limits = config.limits
             service = self.service
             self._listener = await asyncio.get_running_loop().create_server(
-                lambda: Connection(self, service, limits), host, port, reuse_address=True,
+                lambda: Connection(self, service, self.config.limits), host, port,
+                reuse_address=True,
                 start_serving=False)
             await self._start_web(service)
             await self._listener.start_serving()
@@ -154,6 +160,35 @@ class Server:
                 if connection.last_seen < cutoff:
                     connection.say_goodbye("idle timeout")
 
+    def reload(self) -> None:
+        """SIGHUP: read the configuration again and apply what can change while running.
+
+        Limits apply to connections made from now on; keep-alive, HELO values, the
+        login throttle, error reasons, sign-up settings and the log level at once. A
+        bad configuration is refused and the running one kept.
+        """
+        if self._load_again is None or self.service is None:
+            log.warning("reload: no configuration source to read again")
+            return
+        try:
+            new = self._load_again()
+        except ConfigError as error:
+            log.error("reload refused, the running configuration stays: %s", error)
+            return
+        old = self.config
+        for key in NEEDS_RESTART:
+            if getattr(new, key) != getattr(old, key):
+                log.warning("reload: %s changed; it takes effect after a restart", key)
+        new = dataclasses.replace(new, **{key: getattr(old, key) for key in NEEDS_RESTART})
+        self.config = new
+        logging.getLogger().setLevel(new.log_level.upper())
+        settings = settings_from(new)
+        public_url = new.advertised_public_url(self.web.port if self.web is not None else None)
+        self.service.reconfigure(dataclasses.replace(settings, public_url=public_url))
+        if self.web is not None:
+            self.web.reconfigure(web_settings_from(new, self.port))
+        log.info("configuration reloaded")
+
     def request_stop(self) -> None:
         self._stopping.set()
 
@@ -162,6 +197,7 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start()
         await self._stopping.wait()
         await self.stop("server shutting down")

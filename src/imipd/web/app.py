@@ -110,6 +110,13 @@ class WebSide:
             out.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
         return out
 
+    def reconfigure(self, settings: WebSettings) -> None:
+        """Take new settings while running (a reload); sign-up counts are kept."""
+        context = self.app[CONTEXT]
+        context.settings = settings
+        context.signups.per_hour = settings.signups_per_hour
+        self.settings = settings
+
     async def stop(self) -> None:
         """Stop listening; in-flight requests get ``SHUTDOWN_TIMEOUT`` seconds."""
         if self._runner is not None:

@@ -19,6 +19,14 @@ class SignupLimit:
     def __init__(self, per_hour: int) -> None:
         self._window = LoginThrottle(per_hour, WINDOW)
 
+    @property
+    def per_hour(self) -> int:
+        return self._window.limit
+
+    @per_hour.setter
+    def per_hour(self, value: int) -> None:
+        self._window.limit = value
+
     def take(self, address: str) -> bool:
         """Count one sign-up from ``address``; False (and not counted) when over the limit."""
         if self._window.blocked(address):
