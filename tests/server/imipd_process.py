@@ -42,6 +42,7 @@ class ImipdServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         ready = threading.Event()
+        listening: list[int] = []  # this start's port: a restart must bind again
         assert self.proc.stderr is not None
         stderr = self.proc.stderr
 
@@ -50,13 +51,14 @@ class ImipdServer:
                 self.log.append(line.rstrip("\n"))
                 match = _LISTENING.search(line)
                 if match:
-                    self.port = int(match.group(1))
+                    listening.append(int(match.group(1)))
                     ready.set()
             ready.set()
 
         threading.Thread(target=read_log, daemon=True).start()
-        if not ready.wait(timeout) or (self.proc.poll() is not None and not self.port):
+        if not ready.wait(timeout) or not listening:
             raise RuntimeError("imipd did not start:\n" + "\n".join(self.log))
+        self.port = listening[0]
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
