@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import BinaryIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
 from .. import __version__
+from ..client import ImipError, parse_server
 from ..protocol import ProtocolError
+from . import userconfig
 from .decode import decode_stream, read_chunks
+from .send import OUTCOME, explain, send_one
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NEEDS_SETTINGS = ("send", "chat", "config")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imip")
-def main() -> None:
-    """Talk IMIP: decode captures, send messages, chat."""
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, envvar="IMIP_CONFIG",
+              help="settings file [default: $XDG_CONFIG_HOME/imip/config.toml]")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    """Talk IMIP: decode captures, send messages, chat.
+
+    `--server` and `--user` default to the settings file (keys `server` and
+    `user`); write it once with `imip config --server HOST:PORT --user NAME`.
+    """
+    path = config_file or userconfig.default_path()
+    ctx.obj = path
+    if ctx.invoked_subcommand not in NEEDS_SETTINGS:
+        return  # a broken settings file must not stop `imip decode`
+    try:
+        settings = userconfig.load(path)
+    except userconfig.UserConfigError as error:
+        raise click.ClickException(f"settings: {error}") from None
+    ctx.default_map = {name: dict(settings) for name in ("send", "chat")}
+
+
+def _server(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, int]:
+    if not value:
+        raise click.BadParameter(
+            "no server: give --server HOST:PORT, or set it once with "
+            "`imip config --server HOST:PORT`", ctx, param)
+    try:
+        return parse_server(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+def _user(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    if not value:
+        raise click.BadParameter(
+            "no user: give --user NAME, or set it once with `imip config --user NAME`",
+            ctx, param)
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise click.BadParameter(f"{value!r}: a user name has no spaces", ctx, param)
+    return value
+
+
+def _login_options(func: F) -> F:
+    """--server, --user, --password, in the order they are checked."""
+    func = click.option("--password", envvar="IMIP_PASSWORD", prompt=True, hide_input=True,
+                        help="the password [env IMIP_PASSWORD; asked when not given]")(func)
+    func = click.option("--user", "user", envvar="IMIP_USER", callback=_user,
+                        help="your user name [env IMIP_USER, or the settings file]")(func)
+    return click.option("--server", "server", envvar="IMIP_SERVER", callback=_server,
+                        help="HOST[:PORT] of the IMIP server, port 11319 by default "
+                             "[env IMIP_SERVER, or the settings file]")(func)
 
 
 @main.command()
@@ -37,3 +96,77 @@ def decode(file: BinaryIO) -> None:
         out.flush()
         click.echo(f"offset {error.offset}: {error.reason} ({int(error.status)})", err=True)
         sys.exit(1)
+
+
+@main.command()
+@_login_options
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
+              help="seconds to wait for the connection and for each answer")
+@click.argument("to")
+@click.argument("text")
+def send(server: tuple[str, int], user: str, password: str, timeout: float, to: str,
+         text: str) -> None:
+    """Send TEXT to the user TO, and say what became of it.
+
+    Prints "delivered" or "stored for later delivery" (TO is not online) and
+    exits 0. TEXT "-" reads the message from standard input. Failures go to
+    standard error; the exit status is 1 when the server refused the message
+    (no such user, not permitted, too large), 3 when the login failed, 4 on a
+    connection problem.
+    """
+    if text == "-":
+        text = sys.stdin.read()
+    host, port = server
+    where = f"{host}:{port}"
+    try:
+        delivery = asyncio.run(send_one(host, port, user, password, to, text, timeout))
+    except ImipError as error:
+        message, status = explain(error, server=where, user=user, to=to,
+                                  size=len(text.encode("utf-8")))
+        click.echo(f"imip send: {message}", err=True)
+        sys.exit(status)
+    click.echo(OUTCOME.get(delivery, delivery.value))
+
+
+@main.command()
+@_login_options
+def chat(server: tuple[str, int], user: str, password: str) -> None:
+    """Chat full-screen in the terminal: contacts, presence, conversations.
+
+    Keyboard only; F1 lists the keys, Ctrl+Q quits (saying goodbye to the
+    server). Exits 3 when the login fails, 4 when the server cannot be reached.
+    """
+    from ..chat import ChatApp  # Textual loads only for this command
+
+    host, port = server
+    app = ChatApp.for_server(host, port, user, password)
+    app.run()
+    sys.exit(app.return_code or 0)
+
+
+@main.command("config")
+@click.option("--server", default=None, help="HOST[:PORT] to remember")
+@click.option("--user", default=None, help="user name to remember")
+@click.pass_context
+def config_command(ctx: click.Context, server: str | None, user: str | None) -> None:
+    """Show the settings file, or remember --server and --user in it."""
+    path: Path = ctx.obj
+    try:
+        settings = userconfig.load(path)
+    except userconfig.UserConfigError as error:
+        raise click.ClickException(f"settings: {error}") from None
+    if server is None and user is None:
+        click.echo(f"# {path}{'' if path.exists() else ' (not written yet)'}")
+        for key in userconfig.KEYS:
+            click.echo(f"{key} = {settings.get(key, '')}")
+        return
+    if server is not None:
+        try:
+            parse_server(server)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--server") from None
+        settings["server"] = server
+    if user is not None:
+        settings["user"] = user
+    userconfig.save(path, settings)
+    click.echo(f"saved in {path}")

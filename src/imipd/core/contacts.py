@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..protocol import Block, Status
 from ..protocol import headers as H
 from ..store import Account, WatchState, name_key
-from .errors import BadHeader, NoSuchUser
+from .errors import BadHeader, NoSuchUser, Reject
 from .events import PresenceEvent, RequestEvent
 from .presence import OFFLINE, view_for
 
@@ -49,6 +49,8 @@ async def list_(session: Session, block: Block) -> None:
     if which == "Block":
         await set_block(session, target, on=op == "ADD")
     elif op == "ADD":
+        if not session.may_ask():
+            raise Reject("too many permission requests: slow down", Status.RATE_LIMITED)
         await ask(session, target, block.body)
     else:
         await session.service.store.remove_watch(session.key, target.key)

@@ -32,6 +32,8 @@ async def mesg(session: Session, block: Block) -> None:
     if ack_type not in ACK_TYPES:
         raise BadHeader("ACK-Type must be errors-only, always or none")
     quiet = ack_type == "none"
+    if not session.may_send_message():
+        raise Reject("too many messages: slow down", Status.RATE_LIMITED, quiet=quiet)
     service = session.service
     stats = service.stats
     to = block.header(H.TO)
@@ -88,6 +90,12 @@ def dropped(session: Session) -> Status:
 
 async def keep(session: Session, recipient_key: str, body: bytes, quiet: bool) -> None:
     """Commit the message for later delivery, before any answer is given."""
+    store = session.service.store
+    cap = session.service.settings.max_stored_per_user
+    if await store.count_stored(recipient_key) >= cap:
+        session.service.stats.messages["rejected"] += 1
+        raise Reject("the recipient has too many messages waiting", Status.NOT_PERMITTED,
+                     quiet=quiet)
     try:
         await session.service.store.store_message(session.name, recipient_key, body, time.time())
     except Exception as error:

@@ -34,6 +34,12 @@ class Settings:
     login_failures: int = 10
     login_window: float = 60.0
     error_reasons: bool = False
+    messages_per_second: int = 50
+    """0: no limit."""
+    message_burst: int = 200
+    requests_per_hour: int = 60
+    """0: no limit."""
+    max_stored_per_user: int = 10000
 
     def hello_headers(self) -> tuple[tuple[str, str], ...]:
         """The server HELO's headers (ID is added when it is written)."""

@@ -17,6 +17,7 @@ from ..protocol import Block, ProtocolError, Status, serialize
 from ..protocol import headers as H
 from .errors import CloseAfter, Reject
 from .events import Event, MessageEvent, PresenceEvent, RequestEvent
+from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from ..store import Account
@@ -126,6 +127,8 @@ class Session:
         """Keys of the users this user blocks, kept from the first STAT on (None before)."""
         self.request_ids: dict[str, str] = {}
         """ID of a ``LIST ADD`` sent on this connection → the requester's key."""
+        self._message_rate: TokenBucket | None = None
+        self._request_rate: TokenBucket | None = None
         self._next_id = 1
         self._flush: asyncio.Task[None] | None = None
         self._flush_again = False
@@ -151,6 +154,25 @@ class Session:
     def visible_online(self) -> bool:
         """Online after a first STAT and not appearing offline."""
         return self.phase is Phase.ONLINE and not self.closing and self.presence != "OFFLINE"
+
+    # -- rate limits (made on first use: most sessions never need them) -------------
+
+    def may_send_message(self) -> bool:
+        settings = self.service.settings
+        if not settings.messages_per_second:
+            return True
+        if self._message_rate is None:
+            self._message_rate = TokenBucket(settings.messages_per_second,
+                                             settings.message_burst)
+        return self._message_rate.allow()
+
+    def may_ask(self) -> bool:
+        per_hour = self.service.settings.requests_per_hour
+        if not per_hour:
+            return True
+        if self._request_rate is None:
+            self._request_rate = TokenBucket(per_hour / 3600, per_hour)
+        return self._request_rate.allow()
 
     # -- writing -------------------------------------------------------------
 

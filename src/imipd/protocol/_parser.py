@@ -85,6 +85,11 @@ class Parser:
         return len(self._buf)
 
     @property
+    def at_boundary(self) -> bool:
+        """Whether nothing of a next block has been received (cheap; see ``in_block``)."""
+        return self._state is _State.TYPE and not self._buf
+
+    @property
     def in_block(self) -> bool:
         """Whether part of a block has been read (a block is started but not finished)."""
         return self._state is not _State.TYPE or bool(self._buf.strip(b"\r\n"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import signal
@@ -39,6 +40,10 @@ def settings_from(config: Config) -> Settings:
         login_failures=config.login_failures,
         login_window=float(config.login_window),
         error_reasons=config.error_reasons,
+        messages_per_second=config.messages_per_second,
+        message_burst=config.message_burst,
+        requests_per_hour=config.requests_per_hour,
+        max_stored_per_user=config.max_stored_per_user,
     )
 
 
@@ -68,6 +73,7 @@ class Server:
         self.config = config
         self._load_again = reload
         self.connections: set[Connection] = set()
+        self._per_address: collections.Counter[str] = collections.Counter()
         self.service: Service | None = None
         self.store: SqliteStore | None = None
         self._listener: asyncio.Server | None = None
@@ -152,13 +158,38 @@ class Server:
         assert self._listener is not None
         return int(self._listener.sockets[0].getsockname()[1])
 
+    def admit(self, connection: Connection) -> str | None:
+        """Count a new connection in; the reason to refuse it when over a limit."""
+        if len(self.connections) >= self.config.max_connections:
+            return "too many connections"
+        if self._per_address[connection.peer] >= self.config.max_connections_per_address:
+            return "too many connections from your address"
+        self.connections.add(connection)
+        self._per_address[connection.peer] += 1
+        return None
+
+    def release(self, connection: Connection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            self._per_address[connection.peer] -= 1
+            if not self._per_address[connection.peer]:
+                del self._per_address[connection.peer]
+
     async def _sweep_idle(self) -> None:
+        """Once a second: idle connections, logins that take too long, slow senders."""
         while True:
             await asyncio.sleep(1.0)
-            cutoff = time.monotonic() - self.idle_timeout
+            now = time.monotonic()
+            config = self.config
             for connection in list(self.connections):
-                if connection.last_seen < cutoff:
+                if connection.last_seen < now - self.idle_timeout:
                     connection.say_goodbye("idle timeout")
+                elif (connection.block_since is not None
+                      and connection.block_since < now - config.block_timeout):
+                    connection.say_goodbye("block timeout")
+                elif (connection.session.account is None
+                      and connection.connected_at < now - config.login_timeout):
+                    connection.say_goodbye("login timeout")
 
     def reload(self) -> None:
         """SIGHUP: read the configuration again and apply what can change while running.

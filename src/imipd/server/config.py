@@ -85,6 +85,23 @@ class Config:
     max_stat_text: int = _opt(_LIMITS.stat_text, "largest STAT status text, bytes", lo=1, hi=65536)
     max_list_add_text: int = _opt(_LIMITS.list_add_text, "largest LIST ADD request text, bytes",
                                   lo=1, hi=65536)
+    login_timeout: int = _opt(60, "seconds a connection has to greet and log in", lo=5, hi=3600)
+    block_timeout: int = _opt(30, "seconds a client has to finish a block it started sending",
+                              lo=1, hi=3600)
+    max_connections: int = _opt(10000, "connections at once, in all", lo=1, hi=1000000)
+    max_connections_per_address: int = _opt(64, "connections at once from one address",
+                                            lo=1, hi=1000000)
+    max_output_buffer: int = _opt(1024 * 1024, "bytes waiting for a peer that does not read "
+                                               "before it is disconnected",
+                                  lo=64 * 1024, hi=1024 * 1024 * 1024)
+    max_stored_per_user: int = _opt(10000, "messages kept for one recipient who is away; "
+                                           "more are refused with 821", lo=1, hi=10**8)
+    messages_per_second: int = _opt(50, "MESG blocks one session may send per second on "
+                                        "average (0: no limit); over it: 830", lo=0, hi=10**7)
+    message_burst: int = _opt(200, "MESG blocks one session may send at once above the rate",
+                              lo=1, hi=10**7)
+    requests_per_hour: int = _opt(60, "permission requests (LIST ADD) one session may send "
+                                      "per hour (0: no limit); over it: 830", lo=0, hi=10**7)
     sqlite_synchronous: str = _opt("full", "SQLite synchronous mode: full survives power loss, "
                                            "normal survives a crashed process",
                                    choices=("full", "normal"))

@@ -46,7 +46,9 @@ class Connection(asyncio.Protocol):
         self.peer = "?"
         self.parser = Parser(limits)
         self.session = Session(service, self)
-        self.last_seen = time.monotonic()
+        self.last_seen = self.connected_at = time.monotonic()
+        self.block_since: float | None = None
+        """When the unfinished block now being received started (slow senders)."""
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -65,18 +67,27 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else "local"
-        self.server.connections.add(self)
         self._worker = asyncio.get_running_loop().create_task(self._work())
+        refusal = self.server.admit(self)
+        if refusal is not None:
+            log.warning("%s from %s refused: %s", self.conn_id, self.peer, refusal)
+            self.session.disconnect(refusal)
+            return
         log.debug("%s connected from %s", self.conn_id, self.peer)
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
+        self.last_seen = now = time.monotonic()
         if self._discarding or self._closing:
             return
         self.parser.feed(data)
-        self._parse()
+        if self._parse() or self.parser.at_boundary:
+            self.block_since = None  # progress: a block finished
+        if self.block_since is None and not self.parser.at_boundary:
+            self.block_since = now
 
     def eof_received(self) -> bool | None:
+        # The peer may have closed entirely: messages for this user are kept, not written.
+        self.session.closing = True
         if not self._discarding and not self._closing:
             self.parser.feed(b"")
             self._parse()
@@ -88,7 +99,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self.session.closing = True
-        self.server.connections.discard(self)
+        self.server.release(self)
         self._out.clear()
         self._queue.append(_END)
         self._wakeup.set()
@@ -103,9 +114,11 @@ class Connection(asyncio.Protocol):
 
     # -- parsing -------------------------------------------------------------------
 
-    def _parse(self) -> None:
+    def _parse(self) -> int:
+        """Queue every block (or error) the parser can give now; returns how many."""
         parser = self.parser
         queue = self._queue
+        before = len(queue)
         while True:
             try:
                 item = parser.next_block()
@@ -122,6 +135,7 @@ class Connection(asyncio.Protocol):
         if len(queue) >= MAX_QUEUED and not self._paused and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
+        return len(queue) - before
 
     async def _work(self) -> None:
         queue = self._queue
@@ -166,6 +180,12 @@ class Connection(asyncio.Protocol):
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
             self._transport.write(data)
+            if self._transport.get_write_buffer_size() > self.server.config.max_output_buffer:
+                log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
+                            self.conn_id, self._transport.get_write_buffer_size())
+                self.session.closing = True
+                self._closing = True
+                self._transport.abort()
 
     def close(self) -> None:
         if self._closing:
