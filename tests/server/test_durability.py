@@ -16,6 +16,7 @@ from .conftest import ServerFactory
 from .imip_client import Client, connect_logged_in
 from .imipd_process import ImipdServer
 
+NO_RATE_LIMIT = ("--messages-per-second", "0")  # bursts here test durability
 USERS = [("alice", "pw-a", "Alice"), ("bob", "pw-b", "Bob")]
 
 
@@ -73,7 +74,7 @@ def test_601_survives_restart(imipd_server: ServerFactory, sig: signal.Signals) 
 
 def test_errors_only_burst_survives_kill9(imipd_server: ServerFactory) -> None:
     """200 silent accepts, a PING answered, kill -9: every one arrives once, in order."""
-    server = imipd_server(USERS)
+    server = imipd_server(USERS, *NO_RATE_LIMIT)
     alice = connect_logged_in(server.port, "alice", "pw-a")
     count = 200
     bodies = [f"message {i:03d}".encode() for i in range(count)]
@@ -105,7 +106,7 @@ def test_errors_only_burst_survives_kill9(imipd_server: ServerFactory) -> None:
 
 def test_messages_arriving_during_delivery_keep_order(imipd_server: ServerFactory) -> None:
     """Stored messages come first, then live ones, each once (no Date on live ones)."""
-    server = imipd_server(USERS)
+    server = imipd_server(USERS, *NO_RATE_LIMIT)
     alice = connect_logged_in(server.port, "alice", "pw-a")
     for i in range(150):
         alice.mesg("bob", b"stored %d" % i, ack_type="none")
@@ -142,7 +143,7 @@ def test_message_right_after_first_stat_is_live(imipd_server: ServerFactory) -> 
 
 def test_sigterm_during_a_burst_loses_nothing_acknowledged(imipd_server: ServerFactory) -> None:
     """Every MESG answered 601 before the shutdown's DISC is stored, in order."""
-    server = imipd_server(USERS)
+    server = imipd_server(USERS, *NO_RATE_LIMIT)
     alice = connect_logged_in(server.port, "alice", "pw-a")
     count = 300
     burst = bytearray()
