@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -89,13 +91,23 @@ def decode(file: BinaryIO) -> None:
     "offset N: reason" goes to standard error and the exit status is 1.
     """
     out = sys.stdout.buffer  # JSON lines are UTF-8, whatever the locale says
+    live = not _is_regular_file(file)  # a pipe or a terminal: show each block as it comes
     try:
         for line in decode_stream(read_chunks(file)):
             out.write(line.encode("utf-8") + b"\n")
+            if live:
+                out.flush()
     except ProtocolError as error:
         out.flush()
         click.echo(f"offset {error.offset}: {error.reason} ({int(error.status)})", err=True)
         sys.exit(1)
+
+
+def _is_regular_file(file: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 @main.command()
