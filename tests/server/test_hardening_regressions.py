@@ -1,7 +1,7 @@
 """Server bugs found while fuzzing and soaking, pinned against a real ``imipd serve``.
 
-A test is a strict xfail while its bug is open: when a fix lands the test passes,
-strict xfail turns that into a failure, and the marker must be removed.
+Each test reproduces one bug as a client sees it; while a bug is open its test carries
+a strict xfail marker (remove it with the fix: strict makes the fix fail the suite).
 """
 
 from __future__ import annotations

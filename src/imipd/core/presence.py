@@ -87,7 +87,7 @@ async def view_for(session: Session, target_key: str, watcher_key: str) -> tuple
         return OFFLINE
     if await session.service.store.is_blocked(target_key, watcher_key):
         return OFFLINE
-    return target.shown
+    return target.shown or OFFLINE  # it may have gone offline during the await
 
 
 async def show_contacts(session: Session) -> None:

@@ -37,7 +37,11 @@ class Sink(Protocol):
         ...
 
     def close(self) -> None:
-        """Send what is queued, then close the connection."""
+        """Send what is queued, then close the connection.
+
+        A sink marks its session ``closing`` when it closes or learns the peer is gone, so
+        nothing more is delivered into it.
+        """
         ...
 
     async def drained(self) -> bool:
@@ -215,7 +219,10 @@ class Session:
             self.answer(block_id, Status.UNKNOWN_TYPE, "unknown block type")
             return
         if verb == "ACK":
-            await self.service.features.acknowledge(self, block)
+            try:
+                await self.service.features.acknowledge(self, block)
+            except Exception:  # an ACK is never answered, not even with 890
+                self.log.exception("ACK failed")
             return
         if not is_valid_id(block_id):
             self.log.info("%s without a valid ID", verb)

@@ -145,6 +145,8 @@ class Connection(asyncio.Protocol):
                 while not queue:
                     self._wakeup.clear()
                     await self._wakeup.wait()
+                if self._closing:
+                    break  # closed (DISC, 812, a server DISC): what follows is not carried out
                 item = queue.popleft()
                 if self._paused and len(queue) < MAX_QUEUED // 2 and not self._closing:
                     self._paused = False
