@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/imipd serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy --strict src
 
 test: lint
