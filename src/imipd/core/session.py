@@ -102,6 +102,13 @@ def is_valid_id(value: str | None) -> bool:
 class Session:
     """The state of one connection's conversation with the service."""
 
+    __slots__ = (  # one per connection: no per-instance dict
+        "_flush", "_flush_again", "_message_rate", "_next_id", "_request_rate", "account",
+        "blocks", "challenge", "closing", "deliverable", "failures", "log", "phase", "presence",
+        "presence_ready", "request_ids", "requests_ready", "requests_shown", "seen", "service",
+        "shown", "sink", "snapshot_done", "text", "told",
+    )
+
     def __init__(self, service: Service, sink: Sink) -> None:
         self.service = service
         self.sink = sink

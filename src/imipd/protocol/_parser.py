@@ -47,6 +47,12 @@ class _State(enum.Enum):
 class Parser:
     """Turns a byte stream (one direction of a connection) into blocks."""
 
+    __slots__ = (
+        "_args", "_block_id", "_buf", "_consumed", "_dead", "_empty_line", "_eof",
+        "_header_lines", "_headers", "_pending", "_remaining", "_seen", "_size",
+        "_size_digits", "_start", "_state", "_verb", "last_offset", "last_size", "limits",
+    )
+
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._size_digits = len(str(self.limits.block_size))

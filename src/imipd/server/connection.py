@@ -11,7 +11,8 @@ import collections
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ..core import KNOWN_VERBS, Service, Session
 from ..protocol import Block, Limits, Parser, ProtocolError
@@ -40,6 +41,12 @@ _END = _End()
 class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Sink`` of its session."""
 
+    __slots__ = (  # one per connection: no per-instance dict
+        "_closing", "_discarding", "_ended", "_finished", "_flush_scheduled", "_lost", "_out",
+        "_paused", "_pumping", "_queue", "_running", "_transport", "block_since", "conn_id",
+        "connected_at", "last_seen", "parser", "peer", "server", "session",
+    )
+
     def __init__(self, server: Server, service: Service, limits: Limits) -> None:
         self.server = server
         self.conn_id = f"c{next(_ids)}"
@@ -53,8 +60,11 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._queue: collections.deque[Block | ProtocolError | _End] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._running: asyncio.Task[None] | None = None
+        """A handler that had to wait, carried on in a task (None: nothing waits)."""
+        self._pumping = False
+        self._ended = False
+        self._finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._paused = False
         self._closing = False
         self._discarding = False
@@ -67,7 +77,6 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else "local"
-        self._worker = asyncio.get_running_loop().create_task(self._work())
         refusal = self.server.admit(self)
         if refusal is not None:
             log.warning("%s from %s refused: %s", self.conn_id, self.peer, refusal)
@@ -80,7 +89,10 @@ class Connection(asyncio.Protocol):
         if self._discarding or self._closing:
             return
         self.parser.feed(data)
-        if self._parse() or self.parser.at_boundary:
+        produced = self._parse()
+        if produced:
+            self._pump()
+        if produced or self.parser.at_boundary:
             self.block_since = None  # progress: a block finished
         if self.block_since is None and not self.parser.at_boundary:
             self.block_since = now
@@ -92,7 +104,7 @@ class Connection(asyncio.Protocol):
             self.parser.feed(b"")
             self._parse()
             self._queue.append(_END)
-            self._wakeup.set()
+            self._pump()
             return True  # keep writing: the blocks before the end still get their answers
         return None
 
@@ -102,9 +114,9 @@ class Connection(asyncio.Protocol):
         self.server.release(self)
         self._out.clear()
         self._queue.append(_END)
-        self._wakeup.set()
         if not self._lost.done():
             self._lost.set_result(None)
+        self._pump()
 
     def pause_writing(self) -> None:
         pass  # bounded by the session's own traffic; see drained()
@@ -131,40 +143,77 @@ class Connection(asyncio.Protocol):
             if not isinstance(item, Block):
                 break
             queue.append(item)
-        self._wakeup.set()
         if len(queue) >= MAX_QUEUED and not self._paused and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
         return len(queue) - before
 
-    async def _work(self) -> None:
+    def _pump(self) -> None:
+        """Carry out queued blocks in order, each at once.
+
+        Most blocks never wait (a relay, a PING, an ACK), so they run right here with no
+        task switch. A handler that has to wait (for the store) goes on in a task, and
+        the blocks after it wait for it: one block at a time, in order.
+        """
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            self._pump_queue()
+        finally:
+            self._pumping = False
+
+    def _pump_queue(self) -> None:
         queue = self._queue
         session = self.session
+        while self._running is None and not self._ended:
+            if self._closing:
+                self._end()  # closed (DISC, 812, a server DISC): what follows is not done
+                return
+            if not queue:
+                return
+            item = queue.popleft()
+            if self._paused and len(queue) < MAX_QUEUED // 2:
+                self._paused = False
+                assert self._transport is not None
+                self._transport.resume_reading()
+            if isinstance(item, _End):
+                self.close()
+                self._end()
+                return
+            if isinstance(item, ProtocolError):
+                session.protocol_error(item)
+                if item.fatal:
+                    self._lose_framing()
+                continue
+            session.service.stats.blocks[item.verb if item.verb in KNOWN_VERBS else "other"] += 1
+            self._step(session.handle(item))
+
+    def _end(self) -> None:
+        self._ended = True
+        self._step(self._end_session())
+
+    async def _end_session(self) -> None:
         try:
-            while True:
-                while not queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                if self._closing:
-                    break  # closed (DISC, 812, a server DISC): what follows is not carried out
-                item = queue.popleft()
-                if self._paused and len(queue) < MAX_QUEUED // 2 and not self._closing:
-                    self._paused = False
-                    assert self._transport is not None
-                    self._transport.resume_reading()
-                if isinstance(item, _End):
-                    self.close()
-                    break
-                if isinstance(item, ProtocolError):
-                    session.protocol_error(item)
-                    if item.fatal:
-                        self._lose_framing()
-                    continue
-                verb = item.verb if item.verb in KNOWN_VERBS else "other"
-                session.service.stats.blocks[verb] += 1
-                await session.handle(item)
+            await self.session.end()
         finally:
-            await session.end()
+            if not self._finished.done():
+                self._finished.set_result(None)
+
+    def _step(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` until it first waits; then let a task carry it on."""
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        self._running = asyncio.get_running_loop().create_task(_carry_on(coro, waiting))
+        self._running.add_done_callback(self._carried_on)
+
+    def _carried_on(self, task: asyncio.Task[None]) -> None:
+        self._running = None
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s: a handler failed", self.conn_id, exc_info=error)
+        self._pump()
 
     # -- the Sink the session writes to ------------------------------------------------
 
@@ -233,5 +282,26 @@ class Connection(asyncio.Protocol):
 
     async def wait_closed(self) -> None:
         await self._lost
-        if self._worker is not None:
-            await asyncio.wait({self._worker})
+        await self._finished
+
+
+async def _carry_on(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Go on with a coroutine that was started by hand and is waiting on ``waiting``."""
+    try:
+        while True:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False  # taken over, as Task.__step does
+                try:
+                    await waiting
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    pass  # the coroutine gets the error itself when it goes on
+            waiting = coro.send(None)
+    except StopIteration:
+        return
+    except asyncio.CancelledError:
+        coro.close()
+        raise
