@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from random_inputs import RandomPlan, run_random  # beside this file
+
 try:
     import atheris  # type: ignore[import-untyped]
 except ImportError:  # the plain random runner still works
@@ -155,25 +157,9 @@ def TestOneInput(data: bytes) -> None:
     check(data)
 
 
-def run_random(count: int, corpus: list[Path]) -> None:
-    """Without atheris: the corpus, then ``count`` random (and mutated corpus) inputs."""
-    seeds = [p.read_bytes() for d in corpus for p in sorted(d.glob("*")) if p.is_file()]
-    for seed in seeds:
-        check(seed)
-    rng = random.Random(1)
-    for i in range(count):
-        if seeds and rng.random() < 0.7:
-            mutated = bytearray(rng.choice(seeds))
-            for _ in range(rng.randint(1, 8)):
-                if mutated:
-                    mutated[rng.randrange(len(mutated))] = rng.randrange(256)
-            data = bytes(mutated)
-        else:
-            data = rng.randbytes(rng.randint(0, 600))
-        check(data)
-        if i % 10000 == 0:
-            print(f"#{i} random inputs, ok", flush=True)
-    print(f"{len(seeds)} corpus inputs and {count} random inputs: no failure")
+PLAN = RandomPlan(seed=1, mutate_share=0.7, max_mutations=8, size=(0, 600),
+                   report_every=10000, unit="inputs")
+"""How random inputs are drawn without atheris."""
 
 
 def main() -> None:
@@ -181,7 +167,7 @@ def main() -> None:
     if "--random" in sys.argv or atheris is None:
         args = [a for a in sys.argv[1:] if a != "--random"]
         count = int(args[0]) if args and args[0].isdigit() else 100000
-        run_random(count, [Path(a) for a in args if Path(a).is_dir()])
+        run_random(check, count, [Path(a) for a in args if Path(a).is_dir()], PLAN)
         return
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import sys
 import tempfile
 from pathlib import Path
+
+from random_inputs import RandomPlan, run_random  # beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,25 +67,9 @@ def TestOneInput(data: bytes) -> None:
     check(data)
 
 
-def run_random(count: int, corpus: list[Path]) -> None:
-    """Without atheris: the corpus, then ``count`` random (and mutated corpus) tapes."""
-    seeds = [p.read_bytes() for d in corpus for p in sorted(d.glob("*")) if p.is_file()]
-    for seed in seeds:
-        check(seed)
-    rng = random.Random(2)
-    for i in range(count):
-        if seeds and rng.random() < 0.5:
-            mutated = bytearray(rng.choice(seeds))
-            for _ in range(rng.randint(1, 16)):
-                if mutated:
-                    mutated[rng.randrange(len(mutated))] = rng.randrange(256)
-            data = bytes(mutated)
-        else:
-            data = rng.randbytes(rng.randint(64, 4000))
-        check(data)
-        if i % 200 == 0:
-            print(f"#{i} random tapes, ok", flush=True)
-    print(f"{len(seeds)} corpus tapes and {count} random tapes: no failure")
+PLAN = RandomPlan(seed=2, mutate_share=0.5, max_mutations=16, size=(64, 4000),
+                   report_every=200, unit="tapes")
+"""How random inputs are drawn without atheris."""
 
 
 def main() -> None:
@@ -93,7 +78,7 @@ def main() -> None:
     if "--random" in sys.argv or atheris is None:
         args = [a for a in sys.argv[1:] if a != "--random"]
         count = int(args[0]) if args and args[0].isdigit() else 1000
-        run_random(count, [Path(a) for a in args if Path(a).is_dir()])
+        run_random(check, count, [Path(a) for a in args if Path(a).is_dir()], PLAN)
         return
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()
