@@ -25,9 +25,8 @@ from __future__ import annotations
 import random
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from random_inputs import RandomPlan, run_random  # beside this file
+from random_inputs import RandomPlan, fuzz_main  # beside this file
 
 try:
     import atheris  # type: ignore[import-untyped]
@@ -163,14 +162,8 @@ PLAN = RandomPlan(seed=1, mutate_share=0.7, max_mutations=8, size=(0, 600),
 
 
 def main() -> None:
-    """atheris's command line (libFuzzer flags), or ``--random N [CORPUS_DIR...]``."""
-    if "--random" in sys.argv or atheris is None:
-        args = [a for a in sys.argv[1:] if a != "--random"]
-        count = int(args[0]) if args and args[0].isdigit() else 100000
-        run_random(check, count, [Path(a) for a in args if Path(a).is_dir()], PLAN)
-        return
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    """See the module docstring."""
+    fuzz_main(TestOneInput, PLAN, 100000, atheris)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from random_inputs import RandomPlan, run_random  # beside this file
+from random_inputs import RandomPlan, fuzz_main  # beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,15 +73,9 @@ PLAN = RandomPlan(seed=2, mutate_share=0.5, max_mutations=16, size=(64, 4000),
 
 
 def main() -> None:
-    """atheris's command line (libFuzzer flags), or ``--random N [CORPUS_DIR...]``."""
+    """See the module docstring."""
     logging.getLogger("imipd").setLevel(logging.WARNING)  # the harness listens for errors
-    if "--random" in sys.argv or atheris is None:
-        args = [a for a in sys.argv[1:] if a != "--random"]
-        count = int(args[0]) if args and args[0].isdigit() else 1000
-        run_random(check, count, [Path(a) for a in args if Path(a).is_dir()], PLAN)
-        return
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz_main(TestOneInput, PLAN, 1000, atheris)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ Each input is either a seed from the corpus with a few bytes changed, or fresh r
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,16 @@ def run_random(check: Callable[[bytes], None], count: int, corpus: list[Path],
         if i % plan.report_every == 0:
             print(f"#{i} random {plan.unit}, ok", flush=True)
     print(f"{len(seeds)} corpus {plan.unit} and {count} random {plan.unit}: no failure")
+
+
+def fuzz_main(check: Callable[[bytes], None], plan: RandomPlan, default_count: int,
+              atheris: Any) -> None:
+    """A fuzzer's command line: atheris's (libFuzzer flags), or ``--random N [CORPUS_DIR...]``
+    (also when atheris is not installed: ``atheris`` is None)."""
+    if "--random" in sys.argv or atheris is None:
+        args = [a for a in sys.argv[1:] if a != "--random"]
+        count = int(args[0]) if args and args[0].isdigit() else default_count
+        run_random(check, count, [Path(a) for a in args if Path(a).is_dir()], plan)
+        return
+    atheris.Setup(sys.argv, check)
+    atheris.Fuzz()
