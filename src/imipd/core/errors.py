@@ -23,10 +23,6 @@ class BadHeader(Reject):
     status = Status.BAD_HEADER
 
 
-class WrongState(Reject):
-    status = Status.WRONG_STATE
-
-
 class NoSuchUser(Reject):
     status = Status.NO_SUCH_USER
 

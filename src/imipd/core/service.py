@@ -107,7 +107,3 @@ class Service:
         session.disconnect(reason)
         return 1
 
-    def shutdown(self, reason: str) -> None:
-        """Say goodbye to every logged-in session (the server closes the rest)."""
-        for session in self.router:
-            session.disconnect(reason)
