@@ -22,15 +22,22 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield asyncio.run(make_template(tmp_path_factory.mktemp("regressions") / "data"))
 
 
-async def _alice_watches_bob(world: World) -> None:
-    """alice and Bob online; Bob granted alice's request to watch him."""
+async def _alice_asks_bob(world: World) -> None:
+    """alice and Bob online; alice asked to watch Bob (not answered yet)."""
     await world.connect(0)
     await world.connect(1)
     assert await world.login(0, "alice")
     assert await world.login(1, "Bob")
-    alice, bob = world.conns[0], world.conns[1]
-    assert alice is not None and bob is not None
+    alice = world.conns[0]
+    assert alice is not None
     await world.feed(0, client_block(alice, "LIST ADD bob", body=b"may I?"))
+
+
+async def _alice_watches_bob(world: World) -> None:
+    """alice and Bob online; Bob granted alice's request to watch him."""
+    await _alice_asks_bob(world)
+    bob = world.conns[1]
+    assert bob is not None
     await world.feed(1, wire(b"ACK 600", [(b"ID", b"1"),
                                           (b"Reference", bob.requests[-1].encode())], None))
 
@@ -41,7 +48,7 @@ async def _list_get_while_the_contact_hides(template: Path) -> None:
         alice, bob = world.conns[0], world.conns[1]
         assert alice is not None and bob is not None
         # Bob's first block takes one store round trip, so his STAT OFFLINE lands while
-        # alice's LIST GET waits in view_for (store.is_blocked)
+        # alice's LIST GET waits on the store (presence must be read after that wait)
         await world.feed_together([
             (0, client_block(alice, "LIST GET", [("List", "Buddy")])),
             (1, client_block(bob, "LIST GET", [("List", "Block")])
@@ -55,13 +62,9 @@ def test_list_get_while_a_contact_goes_offline(template: Path) -> None:
 
 async def _grant_when_the_store_fails(template: Path) -> None:
     async with open_world(template) as world:
-        await world.connect(0)
-        await world.connect(1)
-        assert await world.login(0, "alice")
-        assert await world.login(1, "Bob")
-        alice, bob = world.conns[0], world.conns[1]
-        assert alice is not None and bob is not None
-        await world.feed(0, client_block(alice, "LIST ADD bob", body=b"may I?"))
+        await _alice_asks_bob(world)
+        bob = world.conns[1]
+        assert bob is not None
 
         async def locked(watcher: str, target: str) -> bool:
             raise sqlite3.OperationalError("database is locked")

@@ -10,7 +10,7 @@ from ..protocol import headers as H
 from ..store import Account, WatchState, name_key
 from .errors import BadHeader, NoSuchUser, Reject
 from .events import PresenceEvent, RequestEvent
-from .presence import OFFLINE, view_for
+from .presence import OFFLINE, seen_of, view_for
 
 if TYPE_CHECKING:
     from .session import Session
@@ -106,11 +106,13 @@ async def list_get(session: Session, block_id: str, which: str) -> None:
     store = session.service.store
     lines: list[str] = []
     if which == "Buddy":
-        for contact in await store.contacts(session.key):
+        contacts = await store.contacts(session.key)
+        blockers = set(await store.blocked_by(session.key)) if contacts else set()
+        for contact in contacts:
             if contact.state is WatchState.PENDING:
                 presence = "PENDING"
             else:
-                presence = (await view_for(session, name_key(contact.name), session.key))[0]
+                presence = seen_of(session, name_key(contact.name), blockers)[0]
             lines.append(f'{contact.name} "{contact.nick}" {presence}\r\n')
     else:
         lines = [f'{entry.name} "{entry.nick}"\r\n' for entry in await store.blocked(session.key)]

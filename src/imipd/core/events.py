@@ -6,7 +6,11 @@ connection's next ID.
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..store import StoredMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,12 @@ class MessageEvent:
     to: str
     body: bytes
     date: str | None = None
+
+    @classmethod
+    def stored(cls, message: StoredMessage, recipient: str) -> MessageEvent:
+        """A stored message as it is delivered: with ``Date``, when it was accepted."""
+        accepted = datetime.fromtimestamp(int(message.accepted_at), UTC)
+        return cls(message.sender, recipient, message.body, email.utils.format_datetime(accepted))
 
 
 Event = PresenceEvent | RequestEvent | MessageEvent

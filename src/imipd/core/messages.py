@@ -58,7 +58,6 @@ async def mesg(session: Session, block: Block) -> None:
                 stats.messages["delivered"] += 1
             else:
                 await keep(session, peer.key, block.body, quiet)
-                peer.flush_stored()
             status = Status.OK if peer.visible_online else Status.STORED
     else:
         status = await to_the_store(session, to, block.body, quiet)
@@ -76,9 +75,6 @@ async def to_the_store(session: Session, to: str, body: bytes, quiet: bool) -> S
     if await store.is_blocked(recipient.key, session.key):
         return dropped(session)
     await keep(session, recipient.key, body, quiet)
-    peer = session.service.router.get(recipient.key)
-    if peer is not None:
-        peer.flush_stored()
     return Status.STORED
 
 
@@ -89,7 +85,8 @@ def dropped(session: Session) -> Status:
 
 
 async def keep(session: Session, recipient_key: str, body: bytes, quiet: bool) -> None:
-    """Commit the message for later delivery, before any answer is given."""
+    """Commit the message for later delivery, before any answer is given; a session of
+    the recipient that is online then delivers it (after what waits already)."""
     store = session.service.store
     cap = session.service.settings.max_stored_per_user
     if await store.count_stored(recipient_key) >= cap:
@@ -97,10 +94,12 @@ async def keep(session: Session, recipient_key: str, body: bytes, quiet: bool) -
         raise Reject("the recipient has too many messages waiting", Status.NOT_PERMITTED,
                      quiet=quiet)
     try:
-        await session.service.store.store_message(session.name, recipient_key, body, time.time())
+        await store.store_message(session.name, recipient_key, body, time.time())
     except Exception as error:
         session.log.exception("storing a message failed")
         raise Reject("server error: message not accepted", Status.SERVER_ERROR,
                      quiet=quiet) from error
     session.service.stats.messages["stored"] += 1
     session.log.debug("stored a message of %d bytes", len(body))
+    if (peer := session.service.router.get(recipient_key)) is not None:
+        peer.flush_stored()

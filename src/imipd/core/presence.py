@@ -9,7 +9,7 @@ from ..protocol import headers as H
 from ..store import WatchState, name_key
 from .errors import BadHeader
 from .events import PresenceEvent, RequestEvent
-from .session import OFFLINE_VIEW, Phase
+from .session import OFFLINE_VIEW, Phase, Shown
 
 if TYPE_CHECKING:
     from .session import Session
@@ -37,11 +37,11 @@ async def stat(session: Session, block: Block) -> None:
         # Live presence and requests flow from before the snapshot is read (nothing is
         # lost); the session shows each change and each request once (nothing twice).
         await announce(session)
-        session.presence_ready = True
+        session.stage = Shown.PRESENCE
         await show_contacts(session)
-        session.requests_ready = True
+        session.stage = Shown.REQUESTS
         await show_requests(session)
-        session.snapshot_done = True
+        session.stage = Shown.ALL
         session.flush_stored()
     else:
         await announce(session)
@@ -80,28 +80,30 @@ async def tell_watchers(session: Session, view: tuple[str, bytes], *, ending: bo
     session.told = set() if view == OFFLINE else watchers - blocked
 
 
+def seen_of(session: Session, target_key: str, blockers: set[str]) -> tuple[str, bytes]:
+    """What a watcher sees of ``target_key`` now, ``blockers`` being the keys of the users
+    who block that watcher (read after any await: the target may go offline meanwhile)."""
+    target = session.service.router.get(target_key)
+    if target is None or target.shown is None or target_key in blockers:
+        return OFFLINE
+    return target.shown
+
+
 async def view_for(session: Session, target_key: str, watcher_key: str) -> tuple[str, bytes]:
     """What ``watcher_key`` may see of ``target_key`` now (offline when blocked)."""
-    target = session.service.router.get(target_key)
-    if target is None or target.shown is None:
-        return OFFLINE
-    if await session.service.store.is_blocked(target_key, watcher_key):
-        return OFFLINE
-    return target.shown or OFFLINE  # it may have gone offline during the await
+    blocked = await session.service.store.is_blocked(target_key, watcher_key)
+    return seen_of(session, target_key, {target_key} if blocked else set())
 
 
 async def show_contacts(session: Session) -> None:
     """At the first STAT: the presence of every watched contact that is not offline."""
-    router = session.service.router
     contacts = await session.service.store.contacts(session.key)
     blockers = set(await session.service.store.blocked_by(session.key))
     for contact in contacts:
-        key = name_key(contact.name)
-        if contact.state is not WatchState.GRANTED or key in blockers:
-            continue
-        target = router.get(key)
-        if target is not None and target.shown is not None:
-            session.show_presence(contact.name, target.shown)
+        if contact.state is WatchState.GRANTED:
+            view = seen_of(session, name_key(contact.name), blockers)
+            if view != OFFLINE:
+                session.show_presence(contact.name, view)
 
 
 async def show_requests(session: Session) -> None:

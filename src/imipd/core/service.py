@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from ..protocol import DigestOrder, Status
+from ..protocol import DigestOrder
 from ..protocol import headers as H
 from ..router import Router
-from ..store import Store, StoredMessage
+from ..store import Store
 from . import features
-from .events import MessageEvent
 from .session import Session
 from .stats import Stats
 from .throttle import LoginThrottle
@@ -55,11 +52,6 @@ class Settings:
         )
 
 
-def rfc5322_date(timestamp: float) -> str:
-    """``Tue, 24 Nov 2026 21:50:00 +0000``."""
-    return email.utils.format_datetime(datetime.fromtimestamp(int(timestamp), UTC))
-
-
 class Service:
     """Shared by every session of one server process."""
 
@@ -76,16 +68,6 @@ class Service:
     @property
     def error_reasons(self) -> bool:
         return self.settings.error_reasons
-
-    def stored_event(self, message: StoredMessage, recipient: str) -> MessageEvent:
-        return MessageEvent(message.sender, recipient, message.body,
-                            rfc5322_date(message.accepted_at))
-
-    def metrics_bad_block(self, status: Status) -> None:
-        self.stats.bad_blocks[int(status)] += 1
-
-    def messages_flushed(self, count: int) -> None:
-        self.stats.messages["flushed"] += count
 
     def reconfigure(self, settings: Settings) -> None:
         """Take new settings while running (a reload); live sessions keep their state."""

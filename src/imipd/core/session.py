@@ -66,6 +66,18 @@ class SessionLog(logging.LoggerAdapter[logging.Logger]):
         return f"{self.prefix}: {msg}", kwargs
 
 
+class Shown(enum.IntEnum):
+    """How far the first STAT's snapshot has come; each stage lets more flow live."""
+
+    NOTHING = 0
+    PRESENCE = 1
+    """Contacts' presence may be pushed live."""
+    REQUESTS = 2
+    """Permission requests too."""
+    ALL = 3
+    """Contacts and requests shown: stored messages may follow."""
+
+
 class Phase(enum.Enum):
     """Where a session stands (IMIP.md §3–§4)."""
 
@@ -105,8 +117,8 @@ class Session:
     __slots__ = (  # one per connection: no per-instance dict
         "_flush", "_flush_again", "_message_rate", "_next_id", "_request_rate", "account",
         "blocks", "challenge", "closing", "deliverable", "failures", "log", "phase", "presence",
-        "presence_ready", "request_ids", "requests_ready", "requests_shown", "seen", "service",
-        "shown", "sink", "snapshot_done", "text", "told",
+        "request_ids", "requests_shown", "seen", "service", "shown", "sink", "stage", "text",
+        "told",
     )
 
     def __init__(self, service: Service, sink: Sink) -> None:
@@ -120,8 +132,7 @@ class Session:
         self.text = b""
         self.shown: tuple[str, bytes] | None = None
         """What watchers were last shown of this user (None: offline to them)."""
-        self.presence_ready = False
-        self.requests_ready = False
+        self.stage = Shown.NOTHING
         self.deliverable = False
         self.closing = False
         """The connection is closing or gone: take nothing more (the session ends soon)."""
@@ -132,8 +143,6 @@ class Session:
         """What this connection was last shown of each watched user (key → presence, text)."""
         self.requests_shown: dict[str, float] = {}
         """Requester key → the request (by its time) shown on this connection."""
-        self.snapshot_done = False
-        """The first STAT has shown contacts and requests: stored messages may follow."""
         self.blocks: set[str] | None = None
         """Keys of the users this user blocks, kept from the first STAT on (None before)."""
         self.request_ids: dict[str, str] = {}
@@ -256,7 +265,7 @@ class Session:
         """Answer a block the parser refused (fatal errors carry no ``Reference``)."""
         self.log.info("bad block at offset %d: %d %s%s", error.offset, error.status,
                       error.reason, " (framing lost)" if error.fatal else "")
-        self.service.metrics_bad_block(error.status)
+        self.service.stats.bad_blocks[int(error.status)] += 1
         if error.verb == "ACK" and not error.fatal:
             return  # an ACK is never answered, not even a broken one
         self.answer(None if error.fatal else error.block_id, error.status, error.reason)
@@ -272,11 +281,11 @@ class Session:
                 return False
             self.write_message(event)
         elif isinstance(event, PresenceEvent):
-            if not self.presence_ready:
+            if self.stage < Shown.PRESENCE:
                 return False
             self.show_presence(event.user, (event.presence, event.text), always=event.always)
         elif isinstance(event, RequestEvent):
-            if not self.requests_ready:
+            if self.stage < Shown.REQUESTS:
                 return False
             self.write_request(event)
         return True
@@ -312,7 +321,7 @@ class Session:
         Not before the first STAT has shown contacts and requests: that STAT starts the
         delivery itself, so stored messages always come last (IMIP.md §3.3).
         """
-        if self.phase is not Phase.ONLINE or not self.snapshot_done:
+        if self.phase is not Phase.ONLINE or self.stage < Shown.ALL:
             return
         self.deliverable = False
         if self._flush is not None and not self._flush.done():
@@ -330,11 +339,11 @@ class Session:
                     return
                 if batch:
                     for message in batch:
-                        self.write_message(self.service.stored_event(message, self.name))
+                        self.write_message(MessageEvent.stored(message, self.name))
                     if not await self.sink.drained():
                         return
                     await store.delete_messages(self.key, batch[-1].id)
-                    self.service.messages_flushed(len(batch))
+                    self.service.stats.messages["flushed"] += len(batch)
                     self.log.info("delivered %d stored message(s)", len(batch))
                 elif not self._flush_again:
                     self.deliverable = True
@@ -350,8 +359,7 @@ class Session:
         if self.phase is Phase.CLOSED:
             return
         was_logged_in = self.phase in (Phase.LOGGED_IN, Phase.ONLINE)
-        self.phase = Phase.CLOSED
-        self.presence_ready = self.requests_ready = self.deliverable = False
+        self.phase = Phase.CLOSED  # push() takes nothing from now on
         if self._flush is not None:
             self._flush.cancel()
         if was_logged_in:

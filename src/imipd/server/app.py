@@ -71,6 +71,7 @@ class Server:
 
     def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self._limits = config.limits  # built once per configuration, not per connection
         self._load_again = reload
         self.connections: set[Connection] = set()
         self._per_address: collections.Counter[str] = collections.Counter()
@@ -97,7 +98,7 @@ class Server:
             host, port = parse_hostport(config.listen, "listen")
             service = self.service
             self._listener = await asyncio.get_running_loop().create_server(
-                lambda: Connection(self, service, self.config.limits), host, port,
+                lambda: Connection(self, service, self._limits), host, port,
                 reuse_address=True,
                 start_serving=False)
             await self._start_web(service)
@@ -212,6 +213,7 @@ class Server:
                 log.warning("reload: %s changed; it takes effect after a restart", key)
         new = dataclasses.replace(new, **{key: getattr(old, key) for key in NEEDS_RESTART})
         self.config = new
+        self._limits = new.limits
         logging.getLogger().setLevel(new.log_level.upper())
         settings = settings_from(new)
         public_url = new.advertised_public_url(self.web.port if self.web is not None else None)

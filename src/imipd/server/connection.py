@@ -1,7 +1,8 @@
 """One TCP connection: bytes to the parser, blocks to the session, bytes back.
 
-Blocks of one connection are handled one at a time, in order, by a worker
-task; writes made during one loop iteration go out in one ``transport.write``.
+Blocks of one connection are carried out one at a time, in order, straight from
+the read callback (a task only for a handler that has to wait); writes made
+during one loop iteration go out in one ``transport.write``.
 """
 
 from __future__ import annotations
@@ -109,20 +110,13 @@ class Connection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
-        self.session.closing = True
+        self._take_nothing_more()
         self.server.release(self)
         self._out.clear()
         self._queue.append(_END)
         if not self._lost.done():
             self._lost.set_result(None)
         self._pump()
-
-    def pause_writing(self) -> None:
-        pass  # bounded by the session's own traffic; see drained()
-
-    def resume_writing(self) -> None:
-        pass
 
     # -- parsing -------------------------------------------------------------------
 
@@ -215,6 +209,11 @@ class Connection(asyncio.Protocol):
             log.error("%s: a handler failed", self.conn_id, exc_info=error)
         self._pump()
 
+    def _take_nothing_more(self) -> None:
+        """Closing: no more writes here, and no more live deliveries to the session."""
+        self._closing = True
+        self.session.closing = True
+
     # -- the Sink the session writes to ------------------------------------------------
 
     def write(self, data: bytes) -> None:
@@ -234,16 +233,14 @@ class Connection(asyncio.Protocol):
             if self._transport.get_write_buffer_size() > self.server.config.max_output_buffer:
                 log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
                             self.conn_id, self._transport.get_write_buffer_size())
-                self.session.closing = True
-                self._closing = True
+                self._take_nothing_more()
                 self._transport.abort()
 
     def close(self) -> None:
         if self._closing:
             return
         self._flush()
-        self._closing = True
-        self.session.closing = True
+        self._take_nothing_more()
         if self._transport is not None:
             self._transport.close()
 
@@ -265,8 +262,7 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        self._closing = True
-        self.session.closing = True
+        self._take_nothing_more()
         if transport.can_write_eof():
             try:
                 transport.write_eof()
