@@ -15,7 +15,7 @@ USERS = [("alice", "pw-a", "Alice"), ("bob", "pw-b", "Bob"), ("carol", "pw-c", "
 
 def test_backup_under_load_restores_everything(imipd_server: ServerFactory,
                                                tmp_path: Path) -> None:
-    server = imipd_server(USERS)
+    server = imipd_server(USERS, "--messages-per-second", "0")  # load, not rate limits
     alice, bob, carol = (Client(server.port, n) for n in ("alice", "bob", "carol"))
     alice.login("alice", "pw-a")
     bob.login("bob", "pw-b")
