@@ -28,6 +28,13 @@ class Err:
 
 Outcome = Block | Err
 
+class StateMachineOnly(Parser):
+    """The parser without its fast path: the reference the fast path must agree with."""
+
+    def _whole_block(self) -> None:
+        return None
+
+
 # The block that follows in the "trailing data" run: only its first bytes are
 # fed with the input, the rest afterwards, and it must then parse normally.
 NEXT_WIRE = b"PING\r\n7\r\nID: 9\r\n"
@@ -69,9 +76,11 @@ def _finish(parser: Parser, out: list[Outcome]) -> list[Outcome]:
     return out
 
 
-def read_whole(data: bytes, limits: Limits | None = None) -> list[Outcome]:
+def read_whole(
+    data: bytes, limits: Limits | None = None, kind: type[Parser] = Parser
+) -> list[Outcome]:
     """Feed everything and the end of the stream, then pull."""
-    parser = Parser(limits)
+    parser = kind(limits)
     if data:
         parser.feed(data)
     parser.feed(b"")
@@ -81,9 +90,11 @@ def read_whole(data: bytes, limits: Limits | None = None) -> list[Outcome]:
     return out
 
 
-def read_bytewise(data: bytes, limits: Limits | None = None) -> list[Outcome]:
+def read_bytewise(
+    data: bytes, limits: Limits | None = None, kind: type[Parser] = Parser
+) -> list[Outcome]:
     """Feed one byte at a time, pulling after each, then the end of the stream."""
-    parser = Parser(limits)
+    parser = kind(limits)
     out: list[Outcome] = []
     for i in range(len(data)):
         parser.feed(data[i : i + 1])
@@ -92,9 +103,11 @@ def read_bytewise(data: bytes, limits: Limits | None = None) -> list[Outcome]:
     return _finish(parser, out)
 
 
-def read_chunks(chunks: list[bytes], limits: Limits | None = None) -> list[Outcome]:
+def read_chunks(
+    chunks: list[bytes], limits: Limits | None = None, kind: type[Parser] = Parser
+) -> list[Outcome]:
     """Feed the given pieces, pulling after each, then the end of the stream."""
-    parser = Parser(limits)
+    parser = kind(limits)
     out: list[Outcome] = []
     for chunk in chunks:
         if chunk:
@@ -151,6 +164,7 @@ def check_reader(
     """
     assert read_whole(data, limits) == expected, "whole input"
     assert read_bytewise(data, limits) == expected, "one byte at a time"
+    assert read_whole(data, limits, StateMachineOnly) == expected, "without the fast path"
     if complete:
         assert read_trailing(data, limits) == expected, "with trailing data"
     else:

@@ -148,3 +148,26 @@ def near_blocks(draw: st.DrawFn) -> bytes:
 
 
 near_streams = st.lists(st.one_of(near_blocks(), garbage), min_size=1, max_size=4).map(b"".join)
+
+
+_PAD = st.sampled_from([b"", b"", b" ", b"\t", b"  \t"])
+_ASCII_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12).map(
+    str.encode
+)
+
+
+@st.composite
+def ascii_blocks(draw: st.DrawFn) -> bytes:
+    """Blocks in plain ASCII with white space around names and values, in the shapes
+    the parser's fast path takes (and a few it must hand over): both against the
+    state machine alone."""
+    type_line = draw(st.sampled_from([b"MESG", b"STAT AWAY", b"LIST  ADD x", b"ack 600", b" PING"]))
+    lines = b""
+    for _ in range(draw(st.integers(0, 5))):
+        name = draw(st.sampled_from([b"ID", b"To", b"to", b"ACK-Type", b"X-A;b", b"a:b", b""]))
+        value = draw(st.one_of(_ASCII_VALUE, st.sampled_from([b"1", b"bob", b"a \t b", b"x\x01"])))
+        lines += draw(_PAD) + name + draw(_PAD) + b":" + draw(_PAD) + value + draw(_PAD)
+        lines += draw(st.sampled_from([b"\r\n", b"\n", b"\r\n", b"\r"]))
+    content = lines + draw(st.sampled_from([b"", b"\r\n", b"\n"])) + draw(st.binary(max_size=20))
+    size = len(content) + draw(st.sampled_from([0, 0, 0, -1, 1]))
+    return type_line + b"\r\n" + b"%d" % max(size, 0) + b"\r\n" + content

@@ -7,10 +7,25 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imipd.protocol import Block, Limits, Parser, ProtocolError
+from imipd.protocol import Block, Limits, Parser, ProtocolError, Signal
 
-from .helpers import Err, Outcome, check_reader, read_bytewise, read_chunks, read_whole
-from .strategies import as_parsed, blocks, garbage, line_endings_before, near_streams
+from .helpers import (
+    Err,
+    Outcome,
+    StateMachineOnly,
+    check_reader,
+    read_bytewise,
+    read_chunks,
+    read_whole,
+)
+from .strategies import (
+    as_parsed,
+    ascii_blocks,
+    blocks,
+    garbage,
+    line_endings_before,
+    near_streams,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -69,6 +84,7 @@ def test_concatenated_blocks_any_chunking(
     expected: list[Outcome] = [as_parsed(block) for _, block in items]
     assert read_chunks(chunked(stream, data)) == expected
     assert read_whole(stream) == expected
+    assert read_chunks(chunked(stream, data), kind=StateMachineOnly) == expected
 
     parser = Parser()
     parser.feed(stream)
@@ -93,6 +109,8 @@ def check_garbage(data: bytes, chunks: list[bytes], limits: Limits | None) -> No
     whole = read_whole(data, limits)  # any other exception fails the test
     assert read_chunks(chunks, limits) == whole, "the result must not depend on the pieces"
     assert read_bytewise(data, limits) == whole, "nor on bytes arriving one at a time"
+    assert read_whole(data, limits, StateMachineOnly) == whole, "the fast path agrees"
+    assert read_chunks(chunks, limits, StateMachineOnly) == whole, "in pieces too"
     last = -1
     for index, item in enumerate(whole):
         if isinstance(item, Err):
@@ -160,3 +178,34 @@ def test_garbage_one_byte_at_a_time_never_raises_anything_else(data: bytes) -> N
         except ProtocolError as error:
             if error.fatal:
                 return
+
+
+@SETTINGS
+@given(items=st.lists(ascii_blocks(), min_size=1, max_size=3), draw=st.data(), tiny=st.booleans())
+def test_fast_path_agrees_with_the_state_machine(
+    items: list[bytes], draw: st.DataObject, tiny: bool
+) -> None:
+    data = b"".join(items)
+    check_garbage(data, chunked(data, draw), TINY if tiny else None)
+
+
+def test_a_usual_message_takes_the_fast_path() -> None:
+    class Counting(Parser):
+        taken = 0
+
+        def _whole_block(self) -> Block | Signal | None:
+            result = super()._whole_block()
+            if isinstance(result, Block):
+                Counting.taken += 1
+            return result
+
+    content = b"ID: 3\r\nTo: bob\r\nACK-Type: always\r\n\r\nhi there"
+    wire = b"MESG\r\n%d\r\n%s" % (len(content), content)
+    parser = Counting()
+    for i in range(0, len(wire), 7):  # in pieces: the fast path waits for the rest
+        parser.feed(wire[i : i + 7])
+        block = parser.next_block()
+    assert Counting.taken == 1
+    assert block == Block("MESG", (), (("ID", "3"), ("To", "bob"), ("ACK-Type", "always")),
+                          b"hi there", True)
+    assert block.header("ack-type") == "always"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(r"[^\x00-\x20\x7f]+")
@@ -49,6 +49,8 @@ class Block:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     empty_line: bool = False
+    _index: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    """Lower-cased header name → value, made on the first lookup (or by the parser)."""
 
     def __post_init__(self) -> None:
         if not is_valid_verb(self.verb):
@@ -74,27 +76,28 @@ class Block:
         headers: tuple[tuple[str, str], ...],
         body: bytes,
         empty_line: bool,
+        index: dict[str, str] | None = None,
     ) -> Block:
-        """Build without validating: only for parts the parser has already checked."""
+        """Build without validating: only for parts the parser has already checked
+        (``index``: the headers by lower-cased name, when the parser made it)."""
         block = object.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(block, "verb", verb)
-        setattr_(block, "args", args)
-        setattr_(block, "headers", headers)
-        setattr_(block, "body", body)
-        setattr_(block, "empty_line", empty_line)
+        _set_verb(block, verb)
+        _set_args(block, args)
+        _set_headers(block, headers)
+        _set_body(block, body)
+        _set_empty_line(block, empty_line)
+        _set_index(block, index)
         return block
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""
-        for key, value in self.headers:  # most senders use the usual spelling
-            if key == name:
-                return value
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                index.setdefault(key.lower(), value)  # the first of a name counts
+            _set_index(self, index)
+        return index.get(name.lower())
 
     def with_headers(self, *extra: tuple[str, str]) -> Block:
         """A copy with ``extra`` headers appended."""
@@ -116,6 +119,15 @@ class Block:
             self.verb, self.args, self.headers, self.body,
             empty_line=self.empty_line, sort_headers=sort_headers,
         )
+
+
+# The slots' own setters: a frozen block is filled in without __setattr__'s refusal.
+_set_verb = Block.__dict__["verb"].__set__
+_set_args = Block.__dict__["args"].__set__
+_set_headers = Block.__dict__["headers"].__set__
+_set_body = Block.__dict__["body"].__set__
+_set_empty_line = Block.__dict__["empty_line"].__set__
+_set_index = Block.__dict__["_index"].__set__
 
 
 def serialize(

@@ -12,6 +12,7 @@ Contract: :meth:`Parser.next_block` returns a :class:`Block`, ``NEED_DATA`` or
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from ._block import Block, has_control, is_valid_header_name
@@ -31,9 +32,20 @@ NEED_DATA = Signal.NEED_DATA
 END = Signal.END
 
 
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_ASCII_HEADER_NAME = re.compile(r"[!-9;-~]+")
+# One clean header line of the fast path, from the start of a line: the name, then the
+# value (white space after it is stripped separately). Possessive quantifiers: no
+# backtracking, whatever the input.
+_HEADER_LINE = re.compile(r"(?<![^\n])[ \t]*+([!-9;-~]++)[ \t]*+:[ \t]*+([\t -~]*+)\r?\n")
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_patterns(type_line: int, size_digits: int) -> tuple[re.Pattern[bytes], ...]:
+    """The fast path's type line (printable ASCII within its limit) and size line; and
+    the clean beginnings of them."""
+    return (
+        re.compile(rb"([ -~]{1,%d}+)\r?\n([0-9]{1,%d}+)\r?\n" % (type_line, size_digits)),
+        re.compile(rb"[ -~]{1,%d}+(?:\r|\r?\n(?:[0-9]{1,%d}+\r?)?)?" % (type_line, size_digits)),
+    )
 
 
 class _State(enum.Enum):
@@ -48,7 +60,8 @@ class Parser:
     """Turns a byte stream (one direction of a connection) into blocks."""
 
     __slots__ = (
-        "_args", "_block_id", "_buf", "_consumed", "_dead", "_empty_line", "_eof",
+        "_args", "_block_id", "_buf", "_consumed", "_dead", "_empty_line", "_eof", "_frame",
+        "_frame_start",
         "_header_lines", "_headers", "_pending", "_remaining", "_seen", "_size",
         "_size_digits", "_start", "_state", "_verb", "last_offset", "last_size", "limits",
     )
@@ -56,6 +69,7 @@ class Parser:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._size_digits = len(str(self.limits.block_size))
+        self._frame, self._frame_start = _frame_patterns(self.limits.type_line, self._size_digits)
         self._buf = bytearray()
         self._consumed = 0  # stream offset of self._buf[0]
         self._eof = False
@@ -123,6 +137,10 @@ class Parser:
         """The next complete block, ``NEED_DATA``, or ``END``; raises :class:`ProtocolError`."""
         if self._dead is not None:
             raise self._dead
+        if self._state is _State.TYPE:
+            block = self._whole_block()
+            if block is not None:
+                return block
         try:
             return self._next()
         except ProtocolError as error:
@@ -154,9 +172,6 @@ class Parser:
         while True:
             state = self._state
             if state is _State.TYPE:
-                block = self._whole_block()
-                if block is not None:
-                    return block
                 if not self._read_type_line():
                     return self._need_data()
             elif state is _State.SIZE:
@@ -187,85 +202,82 @@ class Parser:
         start = self._consumed if self._state is _State.TYPE else self._start
         raise self._fatal(Status.MALFORMED, "the stream ended inside a block", start)
 
-    def _whole_block(self) -> Block | None:
-        """The fast path: a complete, clean block at the front of the buffer, in one pass.
+    def _whole_block(self) -> Block | Signal | None:
+        """The fast path: a clean block at the front of the buffer, in a few C-level passes.
 
         Anything unusual (leading empty lines, non-ASCII or control characters in
-        the lines, a limit reached, a block not complete yet) returns None and
-        leaves the buffer alone: the state machine below then reads the block and
-        gives the exact verdict. For the blocks it accepts, this path returns what
-        the state machine would.
+        the lines, a limit reached, a large block not complete yet) returns None and
+        leaves the buffer alone: the state machine then reads the block and gives
+        the exact verdict. For the blocks it accepts, this path returns what the
+        state machine would. A small block whose type and size lines are clean but
+        whose rest has not all arrived is left whole (``NEED_DATA``): the state
+        machine too judges a block's content only once all of it is there.
         """
         buf = self._buf
-        limits = self.limits
-        nl = buf.find(b"\n", 0, limits.type_line + 2)
-        if nl <= 0:
+        frame = self._frame.match(buf)
+        if frame is None:
+            if not self._eof and self._frame_start.fullmatch(buf) is not None:
+                return NEED_DATA  # clean so far: the state machine would only wait, too
             return None
-        type_end = nl - 1 if buf[nl - 1] == 0x0D else nl
-        nl2 = buf.find(b"\n", nl + 1, nl + self._size_digits + 3)
-        if type_end == 0 or type_end > limits.type_line or nl2 < 0:
-            return None
-        size_raw = buf[nl + 1 : nl2 - 1 if buf[nl2 - 1] == 0x0D else nl2]
-        if not size_raw.isdigit() or len(size_raw) > self._size_digits:
-            return None
-        size = int(size_raw)
-        start = nl2 + 1
-        end = start + size
-        if size > limits.block_size or len(buf) < end:
-            return None
-        type_raw = bytes(buf[:type_end])
-        if not type_raw.isascii():
-            return None
-        type_text = type_raw.decode("ascii")
-        if _ANY_CONTROL.search(type_text):
-            return None
+        type_text = frame[1].decode("ascii")
         words = type_text.split()
         if not words:
             return None
-        verb = words[0].upper()
-        args = tuple(words[1:])
-        content = bytes(buf[start:end])
-        if not content:
-            region_end = body_start = 0
+        size = int(frame[2])
+        limits = self.limits
+        start = frame.end()
+        end = start + size
+        if len(buf) < end:
+            if size <= limits.header_line and not self._eof:
+                return NEED_DATA
+            return None
+        if size > limits.block_size:
+            return None
+        # where the header lines end and the body begins (the empty line)
+        if start == end:
+            region_end = body_start = end
             empty_line = False
-        elif content[0] == 0x0A:
-            region_end, body_start, empty_line = 0, 1, True
-        elif content.startswith(b"\r\n"):
-            region_end, body_start, empty_line = 0, 2, True
+        elif buf[start] == 0x0A:
+            region_end, body_start, empty_line = start, start + 1, True
+        elif buf.startswith(b"\r\n", start, end):
+            region_end, body_start, empty_line = start, start + 2, True
         else:
-            crlf = content.find(b"\n\r\n")
-            lf = content.find(b"\n\n")
-            if crlf >= 0 and (lf < 0 or crlf < lf):
-                region_end, body_start, empty_line = crlf + 1, crlf + 3, True
-            elif lf >= 0:
+            crlf = buf.find(b"\n\r\n", start, end)
+            lf = buf.find(b"\n\n", start, end if crlf < 0 else crlf + 1)
+            if lf >= 0:
                 region_end, body_start, empty_line = lf + 1, lf + 2, True
-            elif content[-1] == 0x0A:
-                region_end = body_start = len(content)
+            elif crlf >= 0:
+                region_end, body_start, empty_line = crlf + 1, crlf + 3, True
+            elif buf[end - 1] == 0x0A:
+                region_end = body_start = end
                 empty_line = False
             else:
                 return None
-        region = content[:region_end]
-        if not region.isascii():
-            return None
-        lines = region.decode("ascii").split("\n")
-        lines.pop()
-        if len(lines) > limits.header_count:
-            return None
-        headers: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for line in lines:
-            if line.endswith("\r"):
-                line = line[:-1]
-            if len(line) > limits.header_line or _CONTROL_BUT_TAB.search(line):
+        if region_end > start:
+            try:
+                region = buf[start:region_end].decode("ascii")
+            except UnicodeDecodeError:
                 return None
-            name, colon, value = line.partition(":")
-            name = name.strip(" \t")
-            key = name.lower()
-            if not colon or key in seen or not _ASCII_HEADER_NAME.fullmatch(name):
+            headers = _HEADER_LINE.findall(region)
+            if len(headers) != region.count("\n"):
+                return None  # a line that is no clean header line
+            if len(headers) > limits.header_count:
                 return None
-            seen.add(key)
-            headers.append((name, value.strip()))
-        body = content[body_start:]
+            if " \n" in region or "\t\n" in region or " \r\n" in region or "\t\r\n" in region:
+                headers = [(name, value.rstrip(" \t")) for name, value in headers]
+            if region_end - start > limits.header_line and any(
+                len(line.rstrip("\r")) > limits.header_line for line in region.split("\n")
+            ):
+                return None
+            index = {name.lower(): value for name, value in headers}
+            if len(index) != len(headers):
+                return None  # a header twice: the state machine answers that
+        else:
+            headers = []
+            index = {}
+        verb = words[0].upper()
+        args = tuple(words[1:])
+        body = bytes(buf[body_start:end])
         body_limit = limits.body_limit(verb, args)
         if body_limit is not None and len(body) > body_limit:
             return None
@@ -273,7 +285,7 @@ class Parser:
         self.last_size = size
         del buf[:end]
         self._consumed += end
-        return Block.trusted(verb, args, tuple(headers), body, empty_line)
+        return Block.trusted(verb, args, tuple(headers), body, empty_line, index)
 
     def _read_type_line(self) -> bool:
         buf = self._buf
