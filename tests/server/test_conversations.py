@@ -12,14 +12,17 @@ from .conversation import Runner, load
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.imip"))
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_conversation(path: Path, imipd_server: ServerFactory) -> None:
+def test_conversation(path: Path, loop: str, imipd_server: ServerFactory) -> None:
+    """The same bytes on uvloop (the default where installed) and on asyncio's own loop."""
     script = load(path)
     flags = [arg for line in path.read_text().splitlines() if line.startswith("#! serve ")
              for arg in line.removeprefix("#! serve ").split()]
-    server = imipd_server(script.users, *flags)
+    server = imipd_server(script.users, *flags, "--event-loop", loop)
     try:
         Runner(script, server.port, path.name).run()
     except AssertionError:
         print(server.log_text())
         raise
+    assert f"keep-alive 60 s, {loop}" in server.log_text()

@@ -7,7 +7,6 @@ server runs, and tell a running server to drop sessions they invalidate.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import sys
@@ -74,6 +73,7 @@ def main() -> None:
 @_config_options
 def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the IMIP server until SIGTERM or SIGINT."""
+    from ..server import eventloop
     from ..server.app import Server
     from ..server.control import AlreadyRunning
     from ..store import SchemaError
@@ -86,10 +86,10 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         return cfg.load(config_file, flags).config
 
     try:
-        asyncio.run(Server(config, reload=load_again).run())
+        eventloop.run(Server(config, reload=load_again).run(), config.event_loop)
     except (SchemaError, AlreadyRunning) as error:
         raise click.ClickException(str(error)) from None
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
         raise click.ClickException(f"cannot start: {error}") from None
 
 

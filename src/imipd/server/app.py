@@ -17,7 +17,7 @@ from ..store import keyfile
 from ..store.sqlite import SqliteStore
 from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
-from . import control
+from . import control, eventloop
 from .config import Config, ConfigError, parse_hostport
 from .connection import Connection
 
@@ -108,8 +108,8 @@ class Server:
             await self.store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
-        log.info("imipd listening on %s (data in %s, keep-alive %d s)",
-                 ", ".join(self.addresses()), data_dir, config.keep_alive)
+        log.info("imipd listening on %s (data in %s, keep-alive %d s, %s)",
+                 ", ".join(self.addresses()), data_dir, config.keep_alive, eventloop.describe())
 
     async def _start_web(self, service: Service) -> None:
         """Bind the web side, then settle what HELO advertises (its port may be 0 in config)."""

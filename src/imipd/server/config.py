@@ -105,6 +105,9 @@ class Config:
     sqlite_synchronous: str = _opt("full", "SQLite synchronous mode: full survives power loss, "
                                            "normal survives a crashed process",
                                    choices=("full", "normal"))
+    event_loop: str = _opt("auto", "the event loop: auto (uvloop when installed, else "
+                                   "asyncio's own), uvloop or asyncio",
+                           choices=("auto", "uvloop", "asyncio"))
     log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
 
     def __post_init__(self) -> None:
