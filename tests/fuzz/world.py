@@ -217,7 +217,8 @@ class World:
                 conn.sink.close()  # framing lost: answer once, then close
         else:
             try:
-                await session.handle(item)
+                if (rest := session.handle(item)) is not None:
+                    await rest
             except Exception as error:
                 raise self.fail(f"exception escaped Session.handle: {error!r}") from error
         written = conn.sink.blocks[before:]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import Block, Status
 from ..protocol import headers as H
 from ..store import name_key
 from .errors import BadHeader, NoSuchUser, Reject
-from .events import MessageEvent
 from .names import valid_user_name
 from .session import Phase
 
@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 ACK_TYPES = ("errors-only", "always", "none")
 
 
-async def mesg(session: Session, block: Block) -> None:
+def mesg(session: Session, block: Block) -> Coroutine[Any, Any, None] | None:
     """``MESG`` / ``To: bob`` / ``ACK-Type: always`` / text → delivered (600) or stored (601).
 
     ``errors-only`` (the default) answers failures only; ``none`` answers nothing.
     A stored message is committed before the answer (or the silence). A message to
     a recipient who is online and reachable needs no storage at all: that path
-    stays off the database.
+    stays off the database and is done before this returns; anything else
+    returns the rest, which waits for the store.
     """
     ack_type = block.header(H.ACK_TYPE)
     ack_type = "errors-only" if ack_type is None else ack_type.lower()
@@ -34,18 +35,35 @@ async def mesg(session: Session, block: Block) -> None:
     quiet = ack_type == "none"
     if not session.may_send_message():
         raise Reject("too many messages: slow down", Status.RATE_LIMITED, quiet=quiet)
-    service = session.service
-    stats = service.stats
     to = block.header(H.TO)
     if not to or not valid_user_name(to):
-        stats.messages["rejected"] += 1
+        session.service.stats.messages["rejected"] += 1
         if not to:
             raise BadHeader("MESG needs To", quiet=quiet)
         raise NoSuchUser("no such user", quiet=quiet)
+    peer = session.service.router.get(name_key(to))
+    if (
+        peer is not None
+        and peer.blocks is not None  # known from the peer's first STAT on
+        and peer.phase is Phase.ONLINE
+        and session.key not in peer.blocks
+        and peer.take_message(session.name, block.body)
+    ):
+        session.service.stats.messages["delivered"] += 1
+        if ack_type == "always":
+            session.answer(block.header(H.ID), Status.OK if peer.visible_online else Status.STORED)
+        return None
+    return _deliver_waiting(session, block, to, quiet, ack_type == "always")
+
+
+async def _deliver_waiting(
+    session: Session, block: Block, to: str, quiet: bool, always: bool
+) -> None:
+    """The rest of ``mesg`` when the message cannot simply go out live now."""
+    service = session.service
     peer = service.router.get(name_key(to))
     if peer is not None and peer.phase is Phase.ONLINE and not peer.closing:
         # online since a first STAT: the session knows whom it blocks (soon after it)
-        assert peer.account is not None
         if peer.blocks is not None:
             blocked = session.key in peer.blocks
         else:
@@ -53,15 +71,14 @@ async def mesg(session: Session, block: Block) -> None:
         if blocked:
             status = dropped(session)
         else:
-            event = MessageEvent(session.name, peer.account.name, block.body)
-            if peer.push(event):
-                stats.messages["delivered"] += 1
+            if peer.take_message(session.name, block.body):
+                service.stats.messages["delivered"] += 1
             else:
                 await keep(session, peer.key, block.body, quiet)
             status = Status.OK if peer.visible_online else Status.STORED
     else:
         status = await to_the_store(session, to, block.body, quiet)
-    if ack_type == "always":
+    if always:
         session.answer(block.header(H.ID), status)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ..protocol import Block, Status
@@ -42,7 +43,12 @@ async def stat(session: Session, block: Block) -> None:
         session.stage = Shown.REQUESTS
         await show_requests(session)
         session.stage = Shown.ALL
-        session.flush_stored()
+        # The backlog is read before the next block is handled: a client that sees the
+        # answer to a block sent after this STAT knows messages now reach it live
+        # (unless stored ones are still being delivered).
+        read = asyncio.get_running_loop().create_future()
+        session.flush_stored(read)
+        await read
     else:
         await announce(session)
 

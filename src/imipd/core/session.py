@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol import Block, ProtocolError, Status, serialize
@@ -92,7 +92,8 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-Handler = Callable[["Session", Block], Awaitable[None]]
+Handler = Callable[["Session", Block], Awaitable[None] | None]
+"""Carries out one verb: returns None when done, or what is left to await (the store)."""
 
 KNOWN_VERBS = frozenset({"HELO", "LOGN", "STAT", "LIST", "MESG", "PING", "DISC", "ACK"})
 
@@ -224,42 +225,61 @@ class Session:
 
     # -- reading -------------------------------------------------------------
 
-    async def handle(self, block: Block) -> None:
-        """Carry out one block from the client (checks in the order of IMIP.md §4)."""
+    def handle(self, block: Block) -> Coroutine[Any, Any, None] | None:
+        """Carry out one block from the client (checks in the order of IMIP.md §4).
+
+        As much as can be done without waiting is done now: most blocks (a live
+        message, a PING) are finished on return. What has to wait (for the store) is
+        returned as a coroutine for the caller to await before the next block.
+        """
         if self.phase is Phase.CLOSED:
-            return
+            return None
         verb = block.verb
         block_id = block.header(H.ID)
         if verb not in KNOWN_VERBS:
             self.log.info("unknown block type %s", verb[:32])
             self.answer(block_id, Status.UNKNOWN_TYPE, "unknown block type")
-            return
+            return None
         if verb == "ACK":
-            try:
-                await self.service.features.acknowledge(self, block)
-            except Exception:  # an ACK is never answered, not even with 890
-                self.log.exception("ACK failed")
-            return
+            return self._acknowledge(block)
         if not is_valid_id(block_id):
             self.log.info("%s without a valid ID", verb)
             self.answer(None, Status.BAD_HEADER, "missing or invalid ID")
-            return
+            return None
         if verb not in ALLOWED[self.phase]:
             self.answer(block_id, Status.WRONG_STATE, f"{verb} not allowed now")
-            return
-        handler = self.service.features.handlers[verb]
+            return None
         try:
-            await handler(self, block)
-        except CloseAfter as refusal:
-            self.answer(block_id, refusal.status, refusal.reason)
+            rest = self.service.features.handlers[verb](self, block)
+        except Exception as error:
+            self._refused(verb, block_id, error)
+            return None
+        return None if rest is None else self._go_on(verb, block_id, rest)
+
+    async def _go_on(self, verb: str, block_id: str | None, rest: Awaitable[None]) -> None:
+        try:
+            await rest
+        except Exception as error:
+            self._refused(verb, block_id, error)
+
+    def _refused(self, verb: str, block_id: str | None, error: Exception) -> None:
+        """A handler refused the block (or failed): the answer IMIP.md gives for that."""
+        if isinstance(error, CloseAfter):
+            self.answer(block_id, error.status, error.reason)
             self.sink.close()
-        except Reject as refusal:
-            self.log.info("%s refused: %d %s", verb, refusal.status, refusal.reason)
-            if not refusal.quiet:
-                self.answer(block_id, refusal.status, refusal.reason)
-        except Exception:
-            self.log.exception("%s failed", verb)
+        elif isinstance(error, Reject):
+            self.log.info("%s refused: %d %s", verb, error.status, error.reason)
+            if not error.quiet:
+                self.answer(block_id, error.status, error.reason)
+        else:
+            self.log.error("%s failed", verb, exc_info=error)
             self.answer(block_id, Status.SERVER_ERROR, "server error")
+
+    async def _acknowledge(self, block: Block) -> None:
+        try:
+            await self.service.features.acknowledge(self, block)
+        except Exception:  # an ACK is never answered, not even with 890
+            self.log.exception("ACK failed")
 
     def protocol_error(self, error: ProtocolError) -> None:
         """Answer a block the parser refused (fatal errors carry no ``Reference``)."""
@@ -277,10 +297,8 @@ class Session:
         if self.phase is Phase.CLOSED:
             return False
         if isinstance(event, MessageEvent):
-            if not self.deliverable or self.closing:
-                return False
-            self.write_message(event)
-        elif isinstance(event, PresenceEvent):
+            return self.take_message(event.sender, event.body)
+        if isinstance(event, PresenceEvent):
             if self.stage < Shown.PRESENCE:
                 return False
             self.show_presence(event.user, (event.presence, event.text), always=event.always)
@@ -290,11 +308,29 @@ class Session:
             self.write_request(event)
         return True
 
-    def write_message(self, event: MessageEvent) -> None:
-        headers: tuple[tuple[str, str], ...] = ((H.FROM, event.sender), (H.TO, event.to))
-        if event.date is not None:
-            headers += ((H.DATE, event.date),)
-        self.send("MESG", (), headers, event.body)
+    def take_message(self, sender: str, body: bytes) -> bool:
+        """A live message (the relay's hot path, no event made); False when it must wait:
+        stored messages come first, and a closing connection takes nothing."""
+        if not self.deliverable or self.closing or self.phase is Phase.CLOSED:
+            return False
+        assert self.account is not None
+        self.write_message(sender, self.account.name, body)
+        return True
+
+    def write_message(self, sender: str, to: str, body: bytes, date: str | None = None) -> None:
+        """``MESG`` with ``From``, ``ID``, ``To`` (and ``Date`` when it was stored).
+
+        The bytes ``send`` would write, made directly: this is written once per
+        relayed message, and its headers are already in sorted order.
+        """
+        block_id = self._next_id
+        self._next_id = block_id + 1
+        content = b"From: %s\r\nID: %d\r\nTo: %s\r\n" % (sender.encode(), block_id, to.encode())
+        if date is not None:
+            content = b"Date: %s\r\n%s" % (date.encode(), content)
+        if body:
+            content += b"\r\n" + body
+        self.sink.write(b"MESG\r\n%d\r\n%s" % (len(content), content))
 
     def show_presence(self, user: str, view: tuple[str, bytes], *, always: bool = False) -> None:
         """``STAT`` for a watched user, unless this connection already shows exactly that."""
@@ -315,21 +351,25 @@ class Session:
 
     # -- stored messages: read → send → delete -----------------------------------
 
-    def flush_stored(self) -> None:
+    def flush_stored(self, read: asyncio.Future[None] | None = None) -> None:
         """Deliver stored messages now (again, if a flush is under way).
 
         Not before the first STAT has shown contacts and requests: that STAT starts the
-        delivery itself, so stored messages always come last (IMIP.md §3.3).
+        delivery itself, so stored messages always come last (IMIP.md §3.3). ``read``
+        is resolved once this flush has read the backlog the first time (and written
+        what it held), or at once when no new flush starts.
         """
         if self.phase is not Phase.ONLINE or self.stage < Shown.ALL:
+            _resolve(read)
             return
         self.deliverable = False
         if self._flush is not None and not self._flush.done():
             self._flush_again = True
+            _resolve(read)
             return
-        self._flush = asyncio.get_running_loop().create_task(self._flush_loop())
+        self._flush = asyncio.get_running_loop().create_task(self._flush_loop(read))
 
-    async def _flush_loop(self) -> None:
+    async def _flush_loop(self, read: asyncio.Future[None] | None) -> None:
         store = self.service.store
         try:
             while self.phase is Phase.ONLINE and not self.closing:
@@ -337,20 +377,24 @@ class Session:
                 batch = await store.stored_messages(self.key, 100)
                 if self.phase is not Phase.ONLINE or self.closing:
                     return
+                if not batch and not self._flush_again:
+                    self.deliverable = True
+                    return
+                for message in batch:
+                    event = MessageEvent.stored(message, self.name)
+                    self.write_message(event.sender, event.to, event.body, event.date)
+                _resolve(read)
                 if batch:
-                    for message in batch:
-                        self.write_message(MessageEvent.stored(message, self.name))
                     if not await self.sink.drained():
                         return
                     await store.delete_messages(self.key, batch[-1].id)
                     self.service.stats.messages["flushed"] += len(batch)
                     self.log.info("delivered %d stored message(s)", len(batch))
-                elif not self._flush_again:
-                    self.deliverable = True
-                    return
         except Exception:
             self.log.exception("delivering stored messages failed")
             self.disconnect("server error")
+        finally:
+            _resolve(read)
 
     # -- the end ------------------------------------------------------------------
 
@@ -364,3 +408,8 @@ class Session:
             self._flush.cancel()
         if was_logged_in:
             await self.service.features.session_ended(self)
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)

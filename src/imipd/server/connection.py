@@ -13,10 +13,10 @@ import itertools
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..core import KNOWN_VERBS, Service, Session
-from ..protocol import Block, Limits, Parser, ProtocolError
+from ..protocol import END, Block, Limits, Parser, ProtocolError
 
 if TYPE_CHECKING:
     from .app import Server
@@ -27,6 +27,9 @@ _ids = itertools.count(1)
 
 MAX_QUEUED = 64
 """Blocks read ahead of the handler before reading pauses (backpressure)."""
+YIELD_AFTER = 64 * 1024
+"""A read this large pauses reading until the next loop iteration: other connections get
+their turn (uvloop reads a ready socket up to 32 times before it runs anything else)."""
 LINGER = 2.0
 """After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
 DRAIN_TIMEOUT = 30.0
@@ -43,7 +46,8 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Sink`` of its session."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_closing", "_discarding", "_ended", "_finished", "_flush_scheduled", "_lost", "_out",
+        "_closing", "_discarding", "_ended", "_finished", "_flush_scheduled", "_loop", "_lost",
+        "_out",
         "_paused", "_pumping", "_queue", "_running", "_transport", "block_since", "conn_id",
         "connected_at", "last_seen", "parser", "peer", "server", "session",
     )
@@ -65,17 +69,17 @@ class Connection(asyncio.Protocol):
         """A handler that had to wait, carried on in a task (None: nothing waits)."""
         self._pumping = False
         self._ended = False
-        self._finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = loop = asyncio.get_running_loop()
+        self._finished: asyncio.Future[None] = loop.create_future()
         self._paused = False
         self._closing = False
         self._discarding = False
-        self._lost = asyncio.get_running_loop().create_future()
+        self._lost = loop.create_future()
 
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else "local"
         refusal = self.server.admit(self)
@@ -93,18 +97,21 @@ class Connection(asyncio.Protocol):
         produced = self._parse()
         if produced:
             self._pump()
+        if len(data) >= YIELD_AFTER and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+            self._loop.call_soon(self._take_turn)
         if produced or self.parser.at_boundary:
             self.block_since = None  # progress: a block finished
-        if self.block_since is None and not self.parser.at_boundary:
-            self.block_since = now
+        if self.block_since is None and not self.parser.at_boundary and not self._paused:
+            self.block_since = now  # (while paused, the rest is not the sender's delay)
 
     def eof_received(self) -> bool | None:
         # The peer may have closed entirely: messages for this user are kept, not written.
         self.session.closing = True
         if not self._discarding and not self._closing:
             self.parser.feed(b"")
-            self._parse()
-            self._queue.append(_END)
+            self._parse()  # the parser's END comes after the blocks before it
             self._pump()
             return True  # keep writing: the blocks before the end still get their answers
         return None
@@ -121,11 +128,20 @@ class Connection(asyncio.Protocol):
     # -- parsing -------------------------------------------------------------------
 
     def _parse(self) -> int:
-        """Queue every block (or error) the parser can give now; returns how many."""
+        """Queue the blocks (or errors) the parser can give now; returns how many.
+
+        At most ``MAX_QUEUED`` wait at once: the rest stays in the parser's buffer as
+        bytes (far smaller than blocks) and reading pauses until the queue is worked off.
+        """
         parser = self.parser
         queue = self._queue
         before = len(queue)
         while True:
+            if len(queue) >= MAX_QUEUED:
+                if not self._paused and self._transport is not None:
+                    self._paused = True
+                    self._transport.pause_reading()
+                break
             try:
                 item = parser.next_block()
             except ProtocolError as error:
@@ -134,13 +150,22 @@ class Connection(asyncio.Protocol):
                     self._discarding = True
                     break
                 continue
-            if not isinstance(item, Block):
-                break
-            queue.append(item)
-        if len(queue) >= MAX_QUEUED and not self._paused and self._transport is not None:
-            self._paused = True
-            self._transport.pause_reading()
+            if isinstance(item, Block):
+                queue.append(item)
+                continue
+            if item is END:
+                queue.append(_END)
+                self._discarding = True  # nothing more comes
+            elif self._paused and self._transport is not None:
+                self._paused = False  # the buffer is worked off: read again
+                self._transport.resume_reading()
+            break
         return len(queue) - before
+
+    def _take_turn(self) -> None:
+        """Read again after yielding (unless the queue is full: then its pump resumes)."""
+        if self._paused and not self._discarding and not self._closing and self._parse():
+            self._pump()
 
     def _pump(self) -> None:
         """Carry out queued blocks in order, each at once.
@@ -164,13 +189,9 @@ class Connection(asyncio.Protocol):
             if self._closing:
                 self._end()  # closed (DISC, 812, a server DISC): what follows is not done
                 return
-            if not queue:
+            if not queue and not (self._paused and not self._discarding and self._parse()):
                 return
             item = queue.popleft()
-            if self._paused and len(queue) < MAX_QUEUED // 2:
-                self._paused = False
-                assert self._transport is not None
-                self._transport.resume_reading()
             if isinstance(item, _End):
                 self.close()
                 self._end()
@@ -181,7 +202,9 @@ class Connection(asyncio.Protocol):
                     self._lose_framing()
                 continue
             session.service.stats.blocks[item.verb if item.verb in KNOWN_VERBS else "other"] += 1
-            self._step(session.handle(item))
+            rest = session.handle(item)
+            if rest is not None:
+                self._step(rest)
 
     def _end(self) -> None:
         self._ended = True
@@ -200,7 +223,7 @@ class Connection(asyncio.Protocol):
             waiting = coro.send(None)
         except StopIteration:
             return
-        self._running = asyncio.get_running_loop().create_task(_carry_on(coro, waiting))
+        self._running = self._loop.create_task(_carry_on(coro, waiting))
         self._running.add_done_callback(self._carried_on)
 
     def _carried_on(self, task: asyncio.Task[None]) -> None:
@@ -222,7 +245,7 @@ class Connection(asyncio.Protocol):
         self._out.append(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -269,7 +292,7 @@ class Connection(asyncio.Protocol):
             except OSError:  # the peer is gone already (e.g. reset): nothing to linger for
                 transport.abort()
                 return
-        asyncio.get_running_loop().call_later(LINGER, transport.close)
+        self._loop.call_later(LINGER, transport.close)
 
     def say_goodbye(self, reason: str) -> None:
         """Server DISC to this connection, logged in or not, then close."""
