@@ -24,7 +24,7 @@ from typing import Any
 import bench_procs as procs
 from bench_scenarios import Bench, Options
 
-RATE = 100
+RATE = 400
 """py-spy samples per second."""
 
 

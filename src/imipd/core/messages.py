@@ -28,30 +28,36 @@ def mesg(session: Session, block: Block) -> Coroutine[Any, Any, None] | None:
     stays off the database and is done before this returns; anything else
     returns the rest, which waits for the store.
     """
-    ack_type = block.header(H.ACK_TYPE)
+    fields = block.header_map
+    ack_type = fields.get(H.ACK_TYPE_KEY)
     ack_type = "errors-only" if ack_type is None else ack_type.lower()
     if ack_type not in ACK_TYPES:
         raise BadHeader("ACK-Type must be errors-only, always or none")
     quiet = ack_type == "none"
     if not session.may_send_message():
         raise Reject("too many messages: slow down", Status.RATE_LIMITED, quiet=quiet)
-    to = block.header(H.TO)
-    if not to or not valid_user_name(to):
-        session.service.stats.messages["rejected"] += 1
-        if not to:
-            raise BadHeader("MESG needs To", quiet=quiet)
+    service = session.service
+    to = fields.get(H.TO_KEY)
+    if not to:
+        service.stats.messages["rejected"] += 1
+        raise BadHeader("MESG needs To", quiet=quiet)
+    # A name that is a router key is a valid user name (unless a non-ASCII letter was
+    # lower-cased into one): the name check is needed only when the router has no one.
+    peer = service.router.get(name_key(to)) if to.isascii() else None
+    if peer is None and not valid_user_name(to):
+        service.stats.messages["rejected"] += 1
         raise NoSuchUser("no such user", quiet=quiet)
-    peer = session.service.router.get(name_key(to))
     if (
         peer is not None
-        and peer.blocks is not None  # known from the peer's first STAT on
+        and (blocks := peer.blocks) is not None  # known from the peer's first STAT on
         and peer.phase is Phase.ONLINE
-        and session.key not in peer.blocks
+        and session.key not in blocks
         and peer.take_message(session.name, block.body)
     ):
-        session.service.stats.messages["delivered"] += 1
+        service.stats.messages["delivered"] += 1
         if ack_type == "always":
-            session.answer(block.header(H.ID), Status.OK if peer.visible_online else Status.STORED)
+            status = Status.OK if peer.visible_online else Status.STORED
+            session.answer(fields.get(H.ID_KEY), status)
         return None
     return _deliver_waiting(session, block, to, quiet, ack_type == "always")
 

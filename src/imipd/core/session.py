@@ -91,6 +91,10 @@ class Phase(enum.Enum):
     """First STAT done: counts as online for delivery and for watchers."""
     CLOSED = "closed"
 
+    # Members are singletons: hashing by identity is right, and much cheaper than
+    # Enum's hash of the name (ALLOWED is looked up for every block).
+    __hash__ = object.__hash__
+
 
 Handler = Callable[["Session", Block], Awaitable[None] | None]
 """Carries out one verb: returns None when done, or what is left to await (the store)."""
@@ -232,21 +236,22 @@ class Session:
         message, a PING) are finished on return. What has to wait (for the store) is
         returned as a coroutine for the caller to await before the next block.
         """
-        if self.phase is Phase.CLOSED:
+        phase = self.phase
+        if phase is Phase.CLOSED:
             return None
         verb = block.verb
-        block_id = block.header(H.ID)
+        block_id = block.header_map.get(H.ID_KEY)
         if verb not in KNOWN_VERBS:
             self.log.info("unknown block type %s", verb[:32])
             self.answer(block_id, Status.UNKNOWN_TYPE, "unknown block type")
             return None
         if verb == "ACK":
             return self._acknowledge(block)
-        if not is_valid_id(block_id):
+        if block_id is None or not (block_id.isascii() and block_id.isdigit()):  # is_valid_id
             self.log.info("%s without a valid ID", verb)
             self.answer(None, Status.BAD_HEADER, "missing or invalid ID")
             return None
-        if verb not in ALLOWED[self.phase]:
+        if verb not in ALLOWED[phase]:
             self.answer(block_id, Status.WRONG_STATE, f"{verb} not allowed now")
             return None
         try:
@@ -329,8 +334,10 @@ class Session:
         if date is not None:
             content = b"Date: %s\r\n%s" % (date.encode(), content)
         if body:
-            content += b"\r\n" + body
-        self.sink.write(b"MESG\r\n%d\r\n%s" % (len(content), content))
+            size = len(content) + 2 + len(body)
+            self.sink.write(b"MESG\r\n%d\r\n%s\r\n%s" % (size, content, body))
+        else:
+            self.sink.write(b"MESG\r\n%d\r\n%s" % (len(content), content))
 
     def show_presence(self, user: str, view: tuple[str, bytes], *, always: bool = False) -> None:
         """``STAT`` for a watched user, unless this connection already shows exactly that."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -91,13 +91,19 @@ class Block:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""
+        return self.header_map.get(name.lower())
+
+    @property
+    def header_map(self) -> Mapping[str, str]:
+        """The headers by lower-cased name (the first of a name counts): for code that
+        looks up several headers of every block."""
         index = self._index
         if index is None:
             index = {}
             for key, value in self.headers:
-                index.setdefault(key.lower(), value)  # the first of a name counts
+                index.setdefault(key.lower(), value)
             _set_index(self, index)
-        return index.get(name.lower())
+        return index
 
     def with_headers(self, *extra: tuple[str, str]) -> Block:
         """A copy with ``extra`` headers appended."""

@@ -19,3 +19,8 @@ SERVICE_DISPLAY_NAME = "ServiceDisplayName"
 TO = "To"
 
 PROTOCOL_VERSION = "IMIP/1.0"
+
+# Keys of ``Block.header_map`` (names in lower case) for the headers of every message.
+ID_KEY = "id"
+TO_KEY = "to"
+ACK_TYPE_KEY = "ack-type"

@@ -185,6 +185,7 @@ class Connection(asyncio.Protocol):
     def _pump_queue(self) -> None:
         queue = self._queue
         session = self.session
+        counts = session.service.stats.blocks
         while self._running is None and not self._ended:
             if self._closing:
                 self._end()  # closed (DISC, 812, a server DISC): what follows is not done
@@ -192,19 +193,20 @@ class Connection(asyncio.Protocol):
             if not queue and not (self._paused and not self._discarding and self._parse()):
                 return
             item = queue.popleft()
-            if isinstance(item, _End):
-                self.close()
-                self._end()
-                return
-            if isinstance(item, ProtocolError):
+            if isinstance(item, Block):
+                verb = item.verb
+                counts[verb if verb in KNOWN_VERBS else "other"] += 1
+                rest = session.handle(item)
+                if rest is not None:
+                    self._step(rest)
+            elif isinstance(item, ProtocolError):
                 session.protocol_error(item)
                 if item.fatal:
                     self._lose_framing()
-                continue
-            session.service.stats.blocks[item.verb if item.verb in KNOWN_VERBS else "other"] += 1
-            rest = session.handle(item)
-            if rest is not None:
-                self._step(rest)
+            else:  # the end of the input
+                self.close()
+                self._end()
+                return
 
     def _end(self) -> None:
         self._ended = True

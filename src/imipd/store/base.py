@@ -9,7 +9,7 @@ is one transaction: when it returns, its effect is durable (committed).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -41,10 +41,11 @@ class Account:
     nick: str
     password: str
     created_at: float
+    key: str = field(init=False, repr=False, compare=False)
+    """The name's key (looked up on every relayed message: computed once)."""
 
-    @property
-    def key(self) -> str:
-        return name_key(self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", name_key(self.name))
 
 
 @dataclass(frozen=True, slots=True)
