@@ -55,7 +55,7 @@ async def list_(session: Session, block: Block) -> None:
     else:
         await session.service.store.remove_watch(session.key, target.key)
         if (watched := session.service.router.get(target.key)) is not None:
-            watched.told.discard(session.key)
+            watched.told -= {session.key}
     session.answer(block_id, Status.OK)
 
 
@@ -88,9 +88,9 @@ async def set_block(session: Session, target: Account, *, on: bool) -> None:
     await store.set_blocked(session.key, target.key, on)
     if session.blocks is not None:
         if on:
-            session.blocks.add(target.key)
+            session.blocks |= {target.key}
         else:
-            session.blocks.discard(target.key)
+            session.blocks -= {target.key}
     if session.shown is None:
         return
     if await store.watch_state(target.key, session.key) is WatchState.GRANTED:
@@ -125,11 +125,13 @@ async def acknowledge(session: Session, block: Block) -> None:
     ``LIST ADD`` sent on this connection grants / declines that request."""
     code = block.args[0] if block.args else ""
     reference = block.header(H.REFERENCE) or ""
-    requester = session.request_ids.get(reference)
+    ids = session.request_ids
+    requester = ids.get(reference) if ids is not None else None
     if session.account is None or requester is None or code not in ("600", "822"):
         session.log.info("ACK %s with Reference %s ignored", code[:8], reference[:20])
         return
-    del session.request_ids[reference]
+    assert ids is not None
+    del ids[reference]
     if code == "600":
         await grant(session, requester)
     elif await session.service.store.watch_state(requester, session.key) is WatchState.PENDING:
@@ -147,4 +149,4 @@ async def grant(session: Session, requester: str) -> None:
     if watcher is not None:
         view = await view_for(session, session.key, requester)
         watcher.push(PresenceEvent(session.name, *view, always=True))
-        session.told.add(requester)
+        session.told |= {requester}

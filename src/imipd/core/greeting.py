@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from ..protocol import AUTH_TYPE, Block, Status, new_challenge, verify
@@ -59,9 +60,9 @@ async def logn(session: Session, block: Block) -> None:
     if session.closed:
         return
     stats.logins["ok"] += 1
-    session.account = account
+    # the session keeps no password (a live session needs the name, nick and key only)
+    session.account = account = dataclasses.replace(account, password="")
     session.phase = Phase.LOGGED_IN
-    session.log.prefix = f"{session.sink.conn_id} {account.name}"
     previous = service.router.attach(account.key, session)
     if previous is not None:
         # the new session carries on what watchers were shown: no visible gap

@@ -34,7 +34,8 @@ async def stat(session: Session, block: Block) -> None:
     if session.phase is Phase.LOGGED_IN:
         session.phase = Phase.ONLINE  # online from the first STAT, for senders too
         store = session.service.store
-        session.blocks = {name_key(entry.name) for entry in await store.blocked(session.key)}
+        session.blocks = frozenset(
+            name_key(entry.name) for entry in await store.blocked(session.key))
         # Live presence and requests flow from before the snapshot is read (nothing is
         # lost); the session shows each change and each request once (nothing twice).
         await announce(session)
@@ -78,12 +79,13 @@ async def tell_watchers(session: Session, view: tuple[str, bytes], *, ending: bo
         return
     blocked = session.blocks
     if blocked is None:
-        blocked = {name_key(entry.name) for entry in await service.store.blocked(session.key)}
+        blocked = frozenset(
+            name_key(entry.name) for entry in await service.store.blocked(session.key))
     event = PresenceEvent(session.name, *view)
     for key in watchers:
         if key not in blocked and (target := service.router.get(key)) is not None:
             target.push(event)
-    session.told = set() if view == OFFLINE else watchers - blocked
+    session.told = frozenset() if view == OFFLINE else frozenset(watchers - blocked)
 
 
 def seen_of(session: Session, target_key: str, blockers: set[str]) -> tuple[str, bytes]:
@@ -116,7 +118,7 @@ async def show_requests(session: Session) -> None:
     """At the first STAT: requests still waiting for this user's answer."""
     store = session.service.store
     requests = await store.pending_requests(session.key)
-    blocked = session.blocks or set()
+    blocked = session.blocks or frozenset()
     for request in requests:
         key = name_key(request.requester)
         if key not in blocked:

@@ -56,9 +56,9 @@ OFFLINE_VIEW = ("OFFLINE", b"")
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes every line with the connection id and the user."""
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, conn_id: str, user: str) -> None:
         super().__init__(log, {})
-        self.prefix = f"{conn_id} -"
+        self.prefix = f"{conn_id} {user}"
 
     def process(
         self, msg: object, kwargs: MutableMapping[str, Any]
@@ -121,7 +121,7 @@ class Session:
 
     __slots__ = (  # one per connection: no per-instance dict
         "_flush", "_flush_again", "_message_rate", "_next_id", "_request_rate", "account",
-        "blocks", "challenge", "closing", "deliverable", "failures", "log", "phase", "presence",
+        "blocks", "challenge", "closing", "deliverable", "failures", "phase", "presence",
         "request_ids", "requests_shown", "seen", "service", "shown", "sink", "stage", "text",
         "told",
     )
@@ -141,23 +141,24 @@ class Session:
         self.deliverable = False
         self.closing = False
         """The connection is closing or gone: take nothing more (the session ends soon)."""
-        self.told: set[str] = set()
+        # An idle session is mostly what follows: the collections are made on first use
+        # (None until then) or are immutable, so the usual empty ones are shared.
+        self.told: frozenset[str] = frozenset()
         """Keys of the watchers shown this user's presence (told again when it ends, even
         if the account was deleted meanwhile)."""
-        self.seen: dict[str, tuple[str, bytes]] = {}
+        self.seen: dict[str, tuple[str, bytes]] | None = None
         """What this connection was last shown of each watched user (key → presence, text)."""
-        self.requests_shown: dict[str, float] = {}
+        self.requests_shown: dict[str, float] | None = None
         """Requester key → the request (by its time) shown on this connection."""
-        self.blocks: set[str] | None = None
+        self.blocks: frozenset[str] | None = None
         """Keys of the users this user blocks, kept from the first STAT on (None before)."""
-        self.request_ids: dict[str, str] = {}
+        self.request_ids: dict[str, str] | None = None
         """ID of a ``LIST ADD`` sent on this connection → the requester's key."""
         self._message_rate: TokenBucket | None = None
         self._request_rate: TokenBucket | None = None
         self._next_id = 1
         self._flush: asyncio.Task[None] | None = None
         self._flush_again = False
-        self.log = SessionLog(sink.conn_id)
 
     # -- identity ------------------------------------------------------------
 
@@ -170,6 +171,12 @@ class Session:
     def key(self) -> str:
         assert self.account is not None
         return self.account.key
+
+    @property
+    def log(self) -> SessionLog:
+        """This session's logger: lines start with the connection id and the user (made
+        when something is logged, which the relay path never does)."""
+        return SessionLog(self.sink.conn_id, self.account.name if self.account else "-")
 
     @property
     def closed(self) -> bool:
@@ -342,18 +349,26 @@ class Session:
     def show_presence(self, user: str, view: tuple[str, bytes], *, always: bool = False) -> None:
         """``STAT`` for a watched user, unless this connection already shows exactly that."""
         key = user.lower()
-        if not always and self.seen.get(key, OFFLINE_VIEW) == view:
+        seen = self.seen
+        if seen is None:
+            seen = self.seen = {}
+        if not always and seen.get(key, OFFLINE_VIEW) == view:
             return
-        self.seen[key] = view
+        seen[key] = view
         self.send("STAT", (view[0],), ((H.FROM, user),), view[1])
 
     def write_request(self, event: RequestEvent) -> None:
         """``LIST ADD`` for a request, once per connection (asking again is a new request)."""
-        if self.requests_shown.get(event.requester_key) == event.at:
+        shown = self.requests_shown
+        if shown is None:
+            shown = self.requests_shown = {}
+        if shown.get(event.requester_key) == event.at:
             return
-        self.requests_shown[event.requester_key] = event.at
+        shown[event.requester_key] = event.at
         block_id = self.send("LIST", ("ADD",), (
             (H.FROM, f'{event.requester} "{event.nick}"'), (H.LIST, "Buddy")), event.text)
+        if self.request_ids is None:
+            self.request_ids = {}
         self.request_ids[block_id] = event.requester_key
 
     # -- stored messages: read → send → delete -----------------------------------
@@ -402,6 +417,8 @@ class Session:
             self.disconnect("server error")
         finally:
             _resolve(read)
+            if self._flush is asyncio.current_task():
+                self._flush = None  # a finished task is not kept for the session's life
 
     # -- the end ------------------------------------------------------------------
 

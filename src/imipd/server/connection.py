@@ -8,9 +8,9 @@ during one loop iteration go out in one ``transport.write``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
+import sys
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
@@ -46,10 +46,10 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Sink`` of its session."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_closing", "_discarding", "_ended", "_finished", "_flush_scheduled", "_loop", "_lost",
-        "_out",
-        "_paused", "_pumping", "_queue", "_running", "_transport", "block_since", "conn_id",
-        "connected_at", "last_seen", "parser", "peer", "server", "session",
+        "_closed_waiter", "_closing", "_discarding", "_ended", "_flush_scheduled", "_gone",
+        "_loop", "_out", "_over", "_paused", "_pumping", "_queue", "_running", "_transport",
+        "block_since", "conn_id", "connected_at", "last_seen", "parser", "peer", "server",
+        "session",
     )
 
     def __init__(self, server: Server, service: Service, limits: Limits) -> None:
@@ -64,24 +64,30 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._queue: collections.deque[Block | ProtocolError | _End] = collections.deque()
+        self._queue: list[Block | ProtocolError | _End] = []
+        """Parsed, not yet carried out (at most MAX_QUEUED: a list is smaller than a deque)."""
         self._running: asyncio.Task[None] | None = None
         """A handler that had to wait, carried on in a task (None: nothing waits)."""
         self._pumping = False
         self._ended = False
-        self._loop = loop = asyncio.get_running_loop()
-        self._finished: asyncio.Future[None] = loop.create_future()
+        self._loop = asyncio.get_running_loop()
+        self._gone = False
+        """The transport is lost (the connection is closed)."""
+        self._over = False
+        """The session has ended (watchers told, router left)."""
+        self._closed_waiter: asyncio.Future[None] | None = None
+        """Made by ``wait_closed`` when it has to wait (most connections are never waited for)."""
         self._paused = False
         self._closing = False
         self._discarding = False
-        self._lost = loop.create_future()
 
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]) if isinstance(peer, tuple) else "local"
+        # one string per address, shared by its connections
+        self.peer = sys.intern(str(peer[0])) if isinstance(peer, tuple) else "local"
         refusal = self.server.admit(self)
         if refusal is not None:
             log.warning("%s from %s refused: %s", self.conn_id, self.peer, refusal)
@@ -121,8 +127,8 @@ class Connection(asyncio.Protocol):
         self.server.release(self)
         self._out.clear()
         self._queue.append(_END)
-        if not self._lost.done():
-            self._lost.set_result(None)
+        self._gone = True
+        self._wake_waiter()
         self._pump()
 
     # -- parsing -------------------------------------------------------------------
@@ -192,7 +198,7 @@ class Connection(asyncio.Protocol):
                 return
             if not queue and not (self._paused and not self._discarding and self._parse()):
                 return
-            item = queue.popleft()
+            item = queue.pop(0)
             if isinstance(item, Block):
                 verb = item.verb
                 counts[verb if verb in KNOWN_VERBS else "other"] += 1
@@ -216,8 +222,8 @@ class Connection(asyncio.Protocol):
         try:
             await self.session.end()
         finally:
-            if not self._finished.done():
-                self._finished.set_result(None)
+            self._over = True
+            self._wake_waiter()
 
     def _step(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` until it first waits; then let a task carry it on."""
@@ -277,7 +283,7 @@ class Connection(asyncio.Protocol):
             if transport.is_closing() or time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.005)
-        return transport is not None and not self._lost.done()
+        return transport is not None and not self._gone
 
     # -- the server's part ------------------------------------------------------------
 
@@ -302,8 +308,16 @@ class Connection(asyncio.Protocol):
         self.close()
 
     async def wait_closed(self) -> None:
-        await self._lost
-        await self._finished
+        """Until the connection is closed and its session has ended."""
+        if not (self._gone and self._over):
+            if self._closed_waiter is None:
+                self._closed_waiter = self._loop.create_future()
+            await self._closed_waiter
+
+    def _wake_waiter(self) -> None:
+        waiter = self._closed_waiter
+        if self._gone and self._over and waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 async def _carry_on(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
