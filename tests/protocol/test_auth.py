@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imipd.protocol import AUTH_TYPE, DigestOrder, digest, new_challenge, verify
+from imipd.protocol import AUTH_TYPE, DigestOrder, _auth, digest, new_challenge, verify
 
 CHALLENGE = "2718281828"
 PASSWORD = "s3cret"
@@ -135,12 +135,14 @@ def test_new_challenge_is_decimal_without_leading_zeros() -> None:
 def test_new_challenge_extremes(monkeypatch: pytest.MonkeyPatch, value: int) -> None:
     calls: list[int] = []
 
-    def randbits(k: int) -> int:
-        calls.append(k)
-        return value
+    def urandom(n: int) -> bytes:
+        calls.append(n)
+        return value.to_bytes(4) * (n // 4)
 
-    monkeypatch.setattr(secrets, "randbits", randbits)
-    challenge = new_challenge()
-    assert calls == [32]
-    assert challenge == str(value)
-    check_challenge(challenge)
+    monkeypatch.setattr(os, "urandom", urandom)
+    _auth._POOL.clear()
+    challenges = [new_challenge() for _ in range(1025)]
+    assert calls == [4096, 4096]  # 4 KiB of the OS's randomness per 1024 challenges
+    assert set(challenges) == {str(value)}
+    check_challenge(challenges[0])
+    _auth._POOL.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import secrets
+import os
+import threading
 
 
 class DigestOrder(enum.Enum):
@@ -29,7 +30,20 @@ def new_challenge() -> str:
 
     # COMPAT(yahoo): at most 10 digits, so a client may read it into a 32-bit integer.
     """
-    return str(secrets.randbits(32))
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.extend(os.urandom(_POOL_SIZE))
+        value = int.from_bytes(_POOL[-4:])
+        del _POOL[-4:]
+    return str(value)
+
+
+# Challenges come from the OS's random source 4 KiB at a time: one getrandom() per
+# login showed in the login profile. Used bytes are dropped; a forked child starts over.
+_POOL_SIZE = 4096
+_POOL = bytearray()
+_POOL_LOCK = threading.Lock()
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def digest(

@@ -12,12 +12,10 @@ and ``secret.key``, the key passwords are encrypted with (see ``keyfile``).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
@@ -43,6 +41,7 @@ from .base import (
     StoredMessage,
     WatchState,
 )
+from .dbthread import DbThread
 from .keyfile import PasswordBox, key_path, load_or_create_key
 
 __all__ = ["DB_FILE_NAME", "SCHEMA_VERSION", "SqliteStore", "schema_status", "upgrade_schema"]
@@ -63,9 +62,9 @@ class SqliteStore:
     A cancelled call still runs (and commits) on the thread.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor, db: ops.Db, data_dir: Path) -> None:
-        """Private: use ``open``, which creates ``db`` on ``executor``'s thread."""
-        self._executor = executor
+    def __init__(self, thread: DbThread, db: ops.Db, data_dir: Path) -> None:
+        """Private: use ``open``, which creates ``db`` on ``thread``."""
+        self._thread = thread
         self._db = db
         self._data_dir = data_dir
         self._closed = False
@@ -82,15 +81,14 @@ class SqliteStore:
         file does not match the database), ``ValueError`` and ``OSError``.
         """
         check_synchronous(synchronous)
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imipd-sqlite")
+        thread = DbThread("imipd-sqlite")
         try:
-            db = await loop.run_in_executor(executor, _open_db, data_dir, synchronous, upgrade)
+            db = await thread.run(_open_db, data_dir, synchronous, upgrade)
         except BaseException:
-            executor.shutdown(wait=False)
+            await thread.stop()
             raise
         log.info("opened %s", db_path(data_dir))
-        return cls(executor, db, data_dir)
+        return cls(thread, db, data_dir)
 
     @property
     def path(self) -> Path:
@@ -102,11 +100,10 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._db.conn.close)
+            await self._thread.run(self._db.conn.close)
         finally:
-            await asyncio.to_thread(self._executor.shutdown, wait=True)
+            await self._thread.stop()
         log.info("closed %s", self.path)
 
     # -- running transactions on the thread ------------------------------------
@@ -124,8 +121,7 @@ class SqliteStore:
     async def _run(self, write: bool, call: functools.partial[T]) -> T:
         if self._closed:
             raise RuntimeError(f"the store {self.path} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transact, write, call)
+        return await self._thread.run(self._transact, write, call)
 
     def _transact(self, write: bool, call: functools.partial[T]) -> T:
         """Runs on the database thread: ``call`` as one transaction, named in the log."""
