@@ -80,3 +80,24 @@ def test_a_store_failure_while_granting_stays_inside_the_session(template: Path)
         asyncio.run(_grant_when_the_store_fails(template))
     # the failure is logged (which the harness reports), and nothing escaped handle()
     assert "the core logged an error" in str(caught.value), caught.value
+
+
+async def _first_stat_and_disc_in_one_read(template: Path) -> None:
+    async with open_world(template) as world:
+        await world.connect(0)
+        await world.connect(1)
+        assert await world.login(0, "carol")
+        assert await world.login(1, "Bob", online=False)
+        carol, bob = world.conns[0], world.conns[1]
+        assert carol is not None and bob is not None
+        await world.feed(0, client_block(carol, "MESG", [("To", "bob"), ("ACK-Type", "always")],
+                                         body=world.marker()))  # stored: Bob is not online
+        # the first STAT writes the stored message; the DISC closes the connection
+        # before the delivery is confirmed: a graceful close still sends it
+        await world.feed(1, client_block(bob, "STAT BUSY") + client_block(bob, "DISC"))
+        await world.finish()  # everyone logs in again: the message must not come twice
+
+
+def test_a_stored_message_is_delivered_once_when_disc_follows_the_first_stat(
+        template: Path) -> None:
+    asyncio.run(_first_stat_and_disc_in_one_read(template))

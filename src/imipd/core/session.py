@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -389,7 +390,14 @@ class Session:
             self._flush_again = True
             _resolve(read)
             return
-        self._flush = asyncio.get_running_loop().create_task(self._flush_loop(read))
+        self._flush = task = asyncio.get_running_loop().create_task(self._flush_loop(read))
+        task.add_done_callback(functools.partial(self._flush_done, read))
+
+    def _flush_done(self, read: asyncio.Future[None] | None, task: asyncio.Task[None]) -> None:
+        # also when the task was cancelled before it ran (its body's finally never ran)
+        _resolve(read)
+        if self._flush is task:
+            self._flush = None  # a finished task is not kept for the session's life
 
     async def _flush_loop(self, read: asyncio.Future[None] | None) -> None:
         store = self.service.store
@@ -415,10 +423,6 @@ class Session:
         except Exception:
             self.log.exception("delivering stored messages failed")
             self.disconnect("server error")
-        finally:
-            _resolve(read)
-            if self._flush is asyncio.current_task():
-                self._flush = None  # a finished task is not kept for the session's life
 
     # -- the end ------------------------------------------------------------------
 

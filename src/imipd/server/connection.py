@@ -46,7 +46,7 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Sink`` of its session."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_closed_waiter", "_closing", "_discarding", "_ended", "_flush_scheduled", "_gone",
+        "_closed_waiter", "_closing", "_cut", "_discarding", "_ended", "_flush_scheduled", "_gone",
         "_loop", "_out", "_over", "_paused", "_pumping", "_queue", "_running", "_transport",
         "block_since", "conn_id", "connected_at", "last_seen", "parser", "peer", "server",
         "session",
@@ -73,6 +73,9 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._gone = False
         """The transport is lost (the connection is closed)."""
+        self._cut = False
+        """Output may not all have been sent: the connection broke or was aborted, or
+        something was written after closing (``drained`` then says False)."""
         self._over = False
         """The session has ended (watchers told, router left)."""
         self._closed_waiter: asyncio.Future[None] | None = None
@@ -123,6 +126,8 @@ class Connection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._cut = True
         self._take_nothing_more()
         self.server.release(self)
         self._out.clear()
@@ -249,6 +254,7 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self._closing:
+            self._cut = True
             return
         self._out.append(data)
         if not self._flush_scheduled:
@@ -257,15 +263,21 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._out and self._transport is not None and not self._transport.is_closing():
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        if not self._out or self._transport is None:
+            return
+        if self._transport.is_closing():
             self._out.clear()
-            self._transport.write(data)
-            if self._transport.get_write_buffer_size() > self.server.config.max_output_buffer:
-                log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
-                            self.conn_id, self._transport.get_write_buffer_size())
-                self._take_nothing_more()
-                self._transport.abort()
+            self._cut = True
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
+        self._transport.write(data)
+        if self._transport.get_write_buffer_size() > self.server.config.max_output_buffer:
+            log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
+                        self.conn_id, self._transport.get_write_buffer_size())
+            self._take_nothing_more()
+            self._cut = True
+            self._transport.abort()
 
     def close(self) -> None:
         if self._closing:
@@ -276,14 +288,17 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
     async def drained(self) -> bool:
+        """Until everything written is with the kernel: True then (also when the
+        connection was closed gracefully meanwhile, which sends what was written
+        first); False when some of it may never be sent."""
         self._flush()
         transport = self._transport
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while transport is not None and transport.get_write_buffer_size():
-            if transport.is_closing() or time.monotonic() > deadline:
+        while transport is not None and not self._cut and transport.get_write_buffer_size():
+            if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.005)
-        return transport is not None and not self._gone
+        return transport is not None and not self._cut
 
     # -- the server's part ------------------------------------------------------------
 
@@ -298,6 +313,7 @@ class Connection(asyncio.Protocol):
             try:
                 transport.write_eof()
             except OSError:  # the peer is gone already (e.g. reset): nothing to linger for
+                self._cut = True
                 transport.abort()
                 return
         self._loop.call_later(LINGER, transport.close)
