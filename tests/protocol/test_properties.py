@@ -209,3 +209,26 @@ def test_a_usual_message_takes_the_fast_path() -> None:
     assert block == Block("MESG", (), (("ID", "3"), ("To", "bob"), ("ACK-Type", "always")),
                           b"hi there", True)
     assert block.header("ack-type") == "always"
+
+
+def test_repeated_headers_after_a_leading_id() -> None:
+    """The fast path reuses the parse of the headers after a leading ID while they
+    repeat (the Yahoo! client's layout); the results stay the state machine's."""
+    def mesg(block_id: bytes, rest: bytes) -> bytes:
+        content = b"ID: " + block_id + b"\r\n" + rest + b"\r\nhi"
+        return b"MESG\r\n%d\r\n%s" % (len(content), content)
+
+    same = b"To: bob\r\nACK-Type: none\r\n"
+    stream = b"".join([
+        mesg(b"1", same), mesg(b"2", same), mesg(b"3", b"To: carol\r\n"), mesg(b"4", same),
+        mesg(b"5", same + b"id: 6\r\n"),  # a second ID: refused (803)
+        mesg(b"7", same), mesg(b"8 ", same), mesg(b"x9", same), mesg(b"10", b""),
+    ])
+    whole = read_whole(stream)
+    assert whole == read_whole(stream, kind=StateMachineOnly)
+    assert [b.header("id") if isinstance(b, Block) else b.status for b in whole] == [
+        "1", "2", "3", "4", 803, "7", "8", "x9", "10"]
+    fourth = whole[3]
+    assert isinstance(fourth, Block)
+    assert fourth.headers == (("ID", "4"), ("To", "bob"), ("ACK-Type", "none"))
+    assert dict(fourth.header_map) == {"id": "4", "to": "bob", "ack-type": "none"}

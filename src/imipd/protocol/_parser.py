@@ -69,6 +69,16 @@ def _fast_path(limits: Limits) -> _FastPath:
     )
 
 
+_Pairs = tuple[tuple[tuple[str, str], ...], dict[str, str]]
+
+
+def _pairs_of(lines: str) -> _Pairs | None:
+    """The names and values of clean header lines and their index (None: a name twice)."""
+    headers = tuple(_HEADER_PAIR.findall(lines))
+    index = {name.lower(): value for name, value in headers}
+    return (headers, index) if len(index) == len(headers) else None
+
+
 class _Draft:
     """A block's slots without the frozen dataclass's guard, to fill them at plain
     attribute speed; the parser then makes it a :class:`Block` (same slots, same layout)."""
@@ -119,8 +129,8 @@ class Parser:
 
     __slots__ = (
         "_args", "_awaiting", "_block_id", "_buf", "_consumed", "_dead", "_empty_line", "_eof",
-        "_fast", "_header_lines", "_headers", "_pending", "_remaining", "_seen", "_size",
-        "_start", "_state", "_verb", "last_offset", "last_size", "limits",
+        "_fast", "_header_lines", "_headers", "_pending", "_remaining", "_repeated", "_seen",
+        "_size", "_start", "_state", "_verb", "last_offset", "last_size", "limits",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -128,6 +138,8 @@ class Parser:
         self._fast = _fast_path(self.limits)
         self._awaiting = 0
         """The fast path waits for the buffer to hold this many bytes (a block's end)."""
+        self._repeated: tuple[str, *_Pairs] | None = None
+        """The header lines after a leading ID, as last parsed (text, pairs, index)."""
         self._buf = bytearray()
         self._consumed = 0  # stream offset of self._buf[0]
         self._eof = False
@@ -306,12 +318,12 @@ class Parser:
                 for line in buf[start:region_end].split(b"\n")
             ):
                 return None
-            headers = _HEADER_PAIR.findall(buf[start:region_end].decode("ascii"))
-            index = {name.lower(): value for name, value in headers}
-            if len(index) != len(headers):
+            pairs = self._header_pairs(buf[start:region_end].decode("ascii"))
+            if pairs is None:
                 return None  # a header twice: the state machine answers that
+            headers, index = pairs
         else:
-            headers = []
+            headers = ()
             index = {}
         words = found[1].decode("ascii").split()
         if not words:
@@ -327,7 +339,33 @@ class Parser:
         self.last_size = size
         del buf[:end]
         self._consumed += end
-        return _block(verb, args, tuple(headers), body, empty_line, index)
+        return _block(verb, args, headers, body, empty_line, index)
+
+    def _header_pairs(self, lines: str) -> _Pairs | None:
+        """The names and values of clean header lines, and their index by lower-cased
+        name; None when a name comes twice.
+
+        The Yahoo! client writes ``ID`` first and then, message after message, the same
+        other headers: those are parsed once and reused while they repeat.
+        """
+        if lines.startswith("ID: "):
+            end = lines.find("\n")
+            value = lines[4 : end - 1] if lines[end - 1] == "\r" else lines[4:end]
+            if value.isdigit():
+                rest = lines[end + 1 :]
+                repeated = self._repeated
+                if repeated is None or repeated[0] != rest:
+                    pairs = _pairs_of(rest)
+                    if pairs is None:
+                        return None
+                    repeated = self._repeated = (rest, *pairs)
+                _, headers, index = repeated
+                if "id" in index:
+                    return None
+                index = index.copy()
+                index["id"] = value
+                return (("ID", value), *headers), index
+        return _pairs_of(lines)
 
     def _read_type_line(self) -> bool:
         buf = self._buf
