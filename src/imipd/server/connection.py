@@ -25,8 +25,8 @@ log = logging.getLogger("imipd.connection")
 
 _ids = itertools.count(1)
 
-MAX_QUEUED = 64
-"""Blocks read ahead of the handler before reading pauses (backpressure)."""
+PAUSE_AT = 64 * 1024
+"""Input buffered while a handler waits (for the store) before reading pauses."""
 YIELD_AFTER = 64 * 1024
 """A read this large pauses reading until the next loop iteration: other connections get
 their turn (uvloop reads a ready socket up to 32 times before it runs anything else)."""
@@ -35,19 +35,12 @@ LINGER = 2.0
 DRAIN_TIMEOUT = 30.0
 
 
-class _End:
-    """Queued after the last block: the peer finished sending, or the connection is gone."""
-
-
-_END = _End()
-
-
 class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Sink`` of its session."""
 
     __slots__ = (  # one per connection: no per-instance dict
         "_closed_waiter", "_closing", "_cut", "_discarding", "_ended", "_flush_scheduled", "_gone",
-        "_loop", "_out", "_over", "_paused", "_pumping", "_queue", "_running", "_transport",
+        "_loop", "_out", "_over", "_paused", "_pumping", "_running", "_transport",
         "block_since", "conn_id", "connected_at", "last_seen", "parser", "peer", "server",
         "session",
     )
@@ -64,8 +57,6 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._queue: list[Block | ProtocolError | _End] = []
-        """Parsed, not yet carried out (at most MAX_QUEUED: a list is smaller than a deque)."""
         self._running: asyncio.Task[None] | None = None
         """A handler that had to wait, carried on in a task (None: nothing waits)."""
         self._pumping = False
@@ -102,26 +93,29 @@ class Connection(asyncio.Protocol):
         self.last_seen = now = time.monotonic()
         if self._discarding or self._closing:
             return
-        self.parser.feed(data)
-        produced = self._parse()
-        if produced:
-            self._pump()
-        if len(data) >= YIELD_AFTER and not self._paused and self._transport is not None:
-            self._paused = True
-            self._transport.pause_reading()
-            self._loop.call_soon(self._take_turn)
-        if produced or self.parser.at_boundary:
+        parser = self.parser
+        before = parser.offset
+        parser.feed(data)
+        self._pump()
+        transport = self._transport
+        if not self._paused and transport is not None:
+            if self._running is not None and parser.buffered > PAUSE_AT:
+                self._paused = True  # backpressure: a handler waits, input piles up
+                transport.pause_reading()
+            elif len(data) >= YIELD_AFTER:
+                self._paused = True
+                transport.pause_reading()
+                self._loop.call_soon(self._read_again)
+        if parser.offset != before:
             self.block_since = None  # progress: a block finished
-        if self.block_since is None and not self.parser.at_boundary and not self._paused:
-            self.block_since = now  # (while paused, the rest is not the sender's delay)
+        self._note_partial_block(now)
 
     def eof_received(self) -> bool | None:
         # The peer may have closed entirely: messages for this user are kept, not written.
         self.session.closing = True
         if not self._discarding and not self._closing:
             self.parser.feed(b"")
-            self._parse()  # the parser's END comes after the blocks before it
-            self._pump()
+            self._pump()  # the parser's END comes after the blocks before it
             return True  # keep writing: the blocks before the end still get their answers
         return None
 
@@ -131,93 +125,72 @@ class Connection(asyncio.Protocol):
         self._take_nothing_more()
         self.server.release(self)
         self._out.clear()
-        self._queue.append(_END)
         self._gone = True
         self._wake_waiter()
         self._pump()
 
-    # -- parsing -------------------------------------------------------------------
-
-    def _parse(self) -> int:
-        """Queue the blocks (or errors) the parser can give now; returns how many.
-
-        At most ``MAX_QUEUED`` wait at once: the rest stays in the parser's buffer as
-        bytes (far smaller than blocks) and reading pauses until the queue is worked off.
-        """
-        parser = self.parser
-        queue = self._queue
-        before = len(queue)
-        while True:
-            if len(queue) >= MAX_QUEUED:
-                if not self._paused and self._transport is not None:
-                    self._paused = True
-                    self._transport.pause_reading()
-                break
-            try:
-                item = parser.next_block()
-            except ProtocolError as error:
-                queue.append(error)
-                if error.fatal:
-                    self._discarding = True
-                    break
-                continue
-            if isinstance(item, Block):
-                queue.append(item)
-                continue
-            if item is END:
-                queue.append(_END)
-                self._discarding = True  # nothing more comes
-            elif self._paused and self._transport is not None:
-                self._paused = False  # the buffer is worked off: read again
-                self._transport.resume_reading()
-            break
-        return len(queue) - before
-
-    def _take_turn(self) -> None:
-        """Read again after yielding (unless the queue is full: then its pump resumes)."""
-        if self._paused and not self._discarding and not self._closing and self._parse():
-            self._pump()
+    # -- carrying out blocks --------------------------------------------------------
 
     def _pump(self) -> None:
-        """Carry out queued blocks in order, each at once.
+        """Carry out the blocks the parser has, in order, each at once.
 
         Most blocks never wait (a relay, a PING, an ACK), so they run right here with no
         task switch. A handler that has to wait (for the store) goes on in a task, and
-        the blocks after it wait for it: one block at a time, in order.
+        the blocks after it stay in the parser's buffer until it is done: one block at a
+        time, in order.
         """
         if self._pumping:
             return
         self._pumping = True
         try:
-            self._pump_queue()
+            self._pump_blocks()
         finally:
             self._pumping = False
 
-    def _pump_queue(self) -> None:
-        queue = self._queue
+    def _pump_blocks(self) -> None:
+        parser = self.parser
         session = self.session
         counts = session.service.stats.blocks
         while self._running is None and not self._ended:
             if self._closing:
                 self._end()  # closed (DISC, 812, a server DISC): what follows is not done
                 return
-            if not queue and not (self._paused and not self._discarding and self._parse()):
-                return
-            item = queue.pop(0)
+            try:
+                item = parser.next_block()
+            except ProtocolError as error:
+                session.protocol_error(error)
+                if error.fatal:
+                    self._discarding = True
+                    self._lose_framing()  # closing from here on
+                continue
             if isinstance(item, Block):
                 verb = item.verb
                 counts[verb if verb in KNOWN_VERBS else "other"] += 1
                 rest = session.handle(item)
                 if rest is not None:
                     self._step(rest)
-            elif isinstance(item, ProtocolError):
-                session.protocol_error(item)
-                if item.fatal:
-                    self._lose_framing()
-            else:  # the end of the input
+            elif item is END:
                 self.close()
                 self._end()
                 return
+            else:  # the rest has not arrived
+                return
+
+    def _read_again(self) -> None:
+        """Resume reading (after yielding the loop, or after a handler waited), unless a
+        handler still waits with much input buffered."""
+        if (self._paused and not self._closing and not self._discarding
+                and self._transport is not None
+                and (self._running is None or self.parser.buffered <= PAUSE_AT)):
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _note_partial_block(self, now: float) -> None:
+        """Start the slow-sender clock when a block is begun and nothing of ours holds it up."""
+        if self._running is not None or self._paused or self.parser.at_boundary:
+            self.block_since = None
+        elif self.block_since is None:
+            self.block_since = now
 
     def _end(self) -> None:
         self._ended = True
@@ -244,6 +217,8 @@ class Connection(asyncio.Protocol):
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("%s: a handler failed", self.conn_id, exc_info=error)
         self._pump()
+        self._read_again()
+        self._note_partial_block(time.monotonic())
 
     def _take_nothing_more(self) -> None:
         """Closing: no more writes here, and no more live deliveries to the session."""
@@ -305,10 +280,10 @@ class Connection(asyncio.Protocol):
     def _lose_framing(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
         self._flush()
+        self._take_nothing_more()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        self._take_nothing_more()
         if transport.can_write_eof():
             try:
                 transport.write_eof()

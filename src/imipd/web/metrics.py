@@ -16,12 +16,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from ..core import KNOWN_VERBS, Service
+from ..core import Service
+from ..core.stats import MESSAGE_RESULTS
 
 log = logging.getLogger("imipd.web")
 
 LOGIN_RESULTS = ("ok", "failed", "throttled", "closed")
-MESSAGE_RESULTS = ("delivered", "stored", "flushed", "dropped", "rejected")
 SIGNUP_RESULTS = ("ok", "invalid", "rate_limited", "csrf", "closed", "error")
 """How a sign-up ended: created, refused by the rules, by the limit, by the CSRF check,
 because registration is off, or by a server error."""
@@ -58,12 +58,9 @@ class ServiceCollector(Collector):
                                 value=self.connections())
         yield _counter("imipd_logins", "LOGN attempts by result", "result", stats.logins,
                        LOGIN_RESULTS)
-        verbs: dict[str, int] = {}
-        for verb, count in stats.blocks.items():
-            label = verb if verb in KNOWN_VERBS else "other"
-            verbs[label] = verbs.get(label, 0) + count
         yield _counter("imipd_blocks_received", "Blocks received by verb "
-                       "(unknown verbs as other)", "verb", verbs)
+                       "(unknown verbs as other)", "verb",
+                       {verb: count for verb, count in stats.blocks.items() if count})
         yield _counter("imipd_answers", "ACKs sent by status", "status", stats.answers)
         yield _counter("imipd_messages", "MESG outcomes: delivered, stored, flushed (stored, "
                        "then delivered), dropped (blocked), rejected", "result", stats.messages,
