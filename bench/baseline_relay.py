@@ -31,6 +31,7 @@ import resource
 import secrets
 import signal
 import sys
+from typing import cast
 
 # imipd's defaults for the server HELO (IMIP.md §3.1), already in sorted order
 # around ID; loadgen's wire check compares these bytes with imipd's own.
@@ -57,8 +58,7 @@ class RelayConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.name and self.registry.get(self.name.lower()) is self:

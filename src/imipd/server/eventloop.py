@@ -1,8 +1,10 @@
 """Which asyncio event loop ``imipd serve`` runs on.
 
-uvloop (libuv under asyncio's interface) runs imipd's relay path with far less
-loop overhead and far smaller transports than asyncio's own loop; imipd uses it
-when it is installed unless told otherwise. Nothing in imipd depends on it.
+uvloop (libuv under asyncio's interface) is used when it is installed (the
+``uvloop`` extra), unless ``event_loop`` says otherwise. imipd batches its reads
+and writes per loop iteration, so little of its time is the loop's: on the
+benchmark both loops relay and log in at about the same rate. Nothing in imipd
+depends on uvloop.
 """
 
 from __future__ import annotations
