@@ -70,6 +70,8 @@ def _short(frame: str) -> str:
 
 IDLE_LEAVES = (
     "_worker (concurrent/futures/thread.py",  # the SQLite thread waiting for work
+    # imipd's own store thread waiting in SimpleQueue.get (its few own lines count too)
+    "DbThread._serve (imipd/store/dbthread.py",
     "Condition.wait (threading.py",
     "Event.wait (threading.py",
 )
