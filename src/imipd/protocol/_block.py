@@ -79,15 +79,12 @@ class Block:
         index: dict[str, str] | None = None,
     ) -> Block:
         """Build without validating: only for parts the parser has already checked
-        (``index``: the headers by lower-cased name, when the parser made it)."""
-        block = object.__new__(cls)
-        _set_verb(block, verb)
-        _set_args(block, args)
-        _set_headers(block, headers)
-        _set_body(block, body)
-        _set_empty_line(block, empty_line)
-        _set_index(block, index)
-        return block
+        (``index``: the headers by lower-cased name, when the parser made it). Runs
+        once per block received, so it fills a layout-identical draft at plain attribute
+        speed and then makes it a block (half the time of setting frozen fields)."""
+        draft = _Draft(verb, args, headers, body, empty_line, index)
+        draft.__class__ = cls  # type: ignore[assignment]
+        return draft  # type: ignore[return-value]
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""
@@ -127,12 +124,29 @@ class Block:
         )
 
 
-# The slots' own setters: a frozen block is filled in without __setattr__'s refusal.
-_set_verb = Block.__dict__["verb"].__set__
-_set_args = Block.__dict__["args"].__set__
-_set_headers = Block.__dict__["headers"].__set__
-_set_body = Block.__dict__["body"].__set__
-_set_empty_line = Block.__dict__["empty_line"].__set__
+class _Draft:
+    """A block's slots without the frozen dataclass's guard (see ``Block.trusted``)."""
+
+    __slots__ = Block.__slots__
+
+    def __init__(
+        self,
+        verb: str,
+        args: tuple[str, ...],
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        empty_line: bool,
+        index: dict[str, str] | None,
+    ) -> None:
+        self.verb = verb
+        self.args = args
+        self.headers = headers
+        self.body = body
+        self.empty_line = empty_line
+        self._index = index
+
+
+# The index slot's own setter: the lazily made index is cached on a frozen block.
 _set_index = Block.__dict__["_index"].__set__
 
 
