@@ -148,6 +148,9 @@ FRAMING_LOST = [
     ("size-too-large", b"HELO\r\n70000\r\n", 850),
     ("size-huge-number", b"PING\r\n" + b"9" * 40 + b"\r\n", 850),
     ("header-region-broken", b"PING\r\n12\r\nID: 1\r\nabcdef", 800),
+    # in one read of more than 64 KiB, after which reading pauses for a loop iteration:
+    # the linger still reads (and discards) what follows
+    ("in-a-big-read", b"HELO\r\nabc\r\n" + b"z" * 70000, 800),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -71,6 +72,22 @@ def test_block_timeout_for_slow_senders(imipd_server: ServerFactory) -> None:
         time.sleep(0.8)
         steady.actor.send(ping[7:] + ping[:7])
         assert steady.receive().type_line == "ACK 600"
+    # a block that trickles in, a header line at a time, is slow all the same
+    trickle = Client(server.port, "trickle")
+    trickle.login("carol", "pw-c")
+    trickle.actor.send(b"PING\r\n60000\r\n")
+    started = time.monotonic()
+    for i in range(12):
+        with contextlib.suppress(OSError):  # the server may have hung up meanwhile
+            trickle.actor.send(b"X-Line-%d: still coming\r\n" % i)
+        try:
+            expect_disc(trickle, b"block timeout", timeout=0.5)
+            break
+        except TimeoutError:
+            continue
+    else:
+        raise AssertionError("a block trickling in was never cut off")
+    assert 1.5 <= time.monotonic() - started <= 4.5
 
 
 def test_a_peer_that_does_not_read_is_disconnected(imipd_server: ServerFactory) -> None:

@@ -89,7 +89,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         eventloop.run(Server(config, reload=load_again).run(), config.event_loop)
     except (SchemaError, AlreadyRunning) as error:
         raise click.ClickException(str(error)) from None
-    except (OSError, RuntimeError) as error:
+    except (OSError, eventloop.LoopUnavailable) as error:
         raise click.ClickException(f"cannot start: {error}") from None
 
 

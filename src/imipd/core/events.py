@@ -10,8 +10,6 @@ import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..store import StoredMessage
-
 
 @dataclass(frozen=True, slots=True)
 class PresenceEvent:
@@ -48,11 +46,10 @@ class MessageEvent:
     body: bytes
     date: str | None = None
 
-    @classmethod
-    def stored(cls, message: StoredMessage, recipient: str) -> MessageEvent:
-        """A stored message as it is delivered: with ``Date``, when it was accepted."""
-        accepted = datetime.fromtimestamp(int(message.accepted_at), UTC)
-        return cls(message.sender, recipient, message.body, email.utils.format_datetime(accepted))
+
+def date_header(accepted_at: float) -> str:
+    """The ``Date`` of a stored message: when it was accepted, RFC 5322, ``+0000``."""
+    return email.utils.format_datetime(datetime.fromtimestamp(int(accepted_at), UTC))
 
 
 Event = PresenceEvent | RequestEvent | MessageEvent

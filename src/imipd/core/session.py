@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..protocol import Block, ProtocolError, Status, serialize
 from ..protocol import headers as H
 from .errors import CloseAfter, Reject
-from .events import Event, MessageEvent, PresenceEvent, RequestEvent
+from .events import Event, MessageEvent, PresenceEvent, RequestEvent, date_header
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
@@ -306,11 +306,17 @@ class Session:
     # -- events from other sessions --------------------------------------------
 
     def push(self, event: Event) -> bool:
-        """Show an event from elsewhere; False when this session cannot take it now."""
+        """Show an event from elsewhere; False when this session cannot take it now.
+
+        The router's way in for every kind of event. A message between sessions of this
+        process skips the event object (``take_message``, the relay's hot path).
+        """
         if self.phase is Phase.CLOSED:
             return False
         if isinstance(event, MessageEvent):
-            return self.take_message(event.sender, event.body)
+            if not self.deliverable or self.closing:
+                return False
+            self.write_message(event.sender, event.to, event.body, event.date)
         if isinstance(event, PresenceEvent):
             if self.stage < Shown.PRESENCE:
                 return False
@@ -411,8 +417,8 @@ class Session:
                     self.deliverable = True
                     return
                 for message in batch:
-                    event = MessageEvent.stored(message, self.name)
-                    self.write_message(event.sender, event.to, event.body, event.date)
+                    self.write_message(message.sender, self.name, message.body,
+                                       date_header(message.accepted_at))
                 _resolve(read)
                 if batch:
                     if not await self.sink.drained():

@@ -39,11 +39,20 @@ def new_challenge() -> str:
 
 
 # Challenges come from the OS's random source 4 KiB at a time: one getrandom() per
-# login showed in the login profile. Used bytes are dropped; a forked child starts over.
+# login showed in the login profile. Used bytes are dropped; a forked child starts over
+# (with a new lock: another thread may have held the old one at the fork).
 _POOL_SIZE = 4096
 _POOL = bytearray()
 _POOL_LOCK = threading.Lock()
-os.register_at_fork(after_in_child=_POOL.clear)
+
+
+def _start_over_in_child() -> None:
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_start_over_in_child)
 
 
 def digest(

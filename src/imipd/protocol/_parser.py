@@ -70,6 +70,8 @@ def _fast_path(limits: Limits) -> _FastPath:
 
 
 _Pairs = tuple[tuple[tuple[str, str], ...], dict[str, str]]
+_REPEATED_MAX = 512
+"""Longest header text after a leading ID that is kept for reuse (per connection)."""
 
 
 def _pairs_of(lines: str) -> _Pairs | None:
@@ -314,8 +316,8 @@ class Parser:
         if lines.startswith("ID: "):
             end = lines.find("\n")
             value = lines[4 : end - 1] if lines[end - 1] == "\r" else lines[4:end]
-            if value.isdigit():
-                rest = lines[end + 1 :]
+            rest = lines[end + 1 :]
+            if value.isdigit() and len(rest) <= _REPEATED_MAX:
                 repeated = self._repeated
                 if repeated is None or repeated[0] != rest:
                     pairs = _pairs_of(rest)

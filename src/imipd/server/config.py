@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import DigestOrder, Limits
+from .eventloop import CHOICES as EVENT_LOOPS
 
 _LIMITS = Limits()
 
@@ -107,7 +108,7 @@ class Config:
                                    choices=("full", "normal"))
     event_loop: str = _opt("auto", "the event loop: auto (uvloop when installed, else "
                                    "asyncio's own), uvloop or asyncio",
-                           choices=("auto", "uvloop", "asyncio"))
+                           choices=EVENT_LOOPS)
     log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
 
     def __post_init__(self) -> None:

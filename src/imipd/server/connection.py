@@ -65,8 +65,8 @@ class Connection(asyncio.Protocol):
         self._gone = False
         """The transport is lost (the connection is closed)."""
         self._cut = False
-        """Output may not all have been sent: the connection broke or was aborted, or
-        something was written after closing (``drained`` then says False)."""
+        """Output may not all have been sent: the connection broke or was aborted
+        (``drained`` then says False)."""
         self._over = False
         """The session has ended (watchers told, router left)."""
         self._closed_waiter: asyncio.Future[None] | None = None
@@ -94,11 +94,10 @@ class Connection(asyncio.Protocol):
         if self._discarding or self._closing:
             return
         parser = self.parser
-        before = parser.offset
         parser.feed(data)
         self._pump()
         transport = self._transport
-        if not self._paused and transport is not None:
+        if not self._paused and not self._closing and transport is not None:
             if self._running is not None and parser.buffered > PAUSE_AT:
                 self._paused = True  # backpressure: a handler waits, input piles up
                 transport.pause_reading()
@@ -106,8 +105,6 @@ class Connection(asyncio.Protocol):
                 self._paused = True
                 transport.pause_reading()
                 self._loop.call_soon(self._read_again)
-        if parser.offset != before:
-            self.block_since = None  # progress: a block finished
         self._note_partial_block(now)
 
     def eof_received(self) -> bool | None:
@@ -158,12 +155,14 @@ class Connection(asyncio.Protocol):
             try:
                 item = parser.next_block()
             except ProtocolError as error:
+                self.block_since = None  # a block finished (refused): progress
                 session.protocol_error(error)
                 if error.fatal:
                     self._discarding = True
                     self._lose_framing()  # closing from here on
                 continue
             if isinstance(item, Block):
+                self.block_since = None  # a block finished: progress
                 verb = item.verb
                 counts[verb if verb in KNOWN_VERBS else "other"] += 1
                 rest = session.handle(item)
@@ -229,7 +228,6 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self._closing:
-            self._cut = True
             return
         self._out.append(data)
         if not self._flush_scheduled:
@@ -284,6 +282,9 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
+        if self._paused:  # read (and discard) during the linger, or the close would reset
+            self._paused = False
+            transport.resume_reading()
         if transport.can_write_eof():
             try:
                 transport.write_eof()

@@ -18,6 +18,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 CHOICES = ("auto", "uvloop", "asyncio")
+"""The values of the ``event_loop`` option."""
+
+
+class LoopUnavailable(RuntimeError):
+    """``event_loop = "uvloop"`` where uvloop is not installed."""
 
 
 def resolve(choice: str) -> str:
@@ -34,7 +39,7 @@ def run(main: Coroutine[Any, Any, T], choice: str) -> T:
             import uvloop
         except ImportError as error:
             main.close()
-            raise RuntimeError("event_loop = uvloop, but uvloop is not installed") from error
+            raise LoopUnavailable("event_loop = uvloop, but uvloop is not installed") from error
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(main)
     return asyncio.run(main)

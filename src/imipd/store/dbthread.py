@@ -24,7 +24,9 @@ class DbThread:
     """Runs submitted calls one at a time, in order, on its own thread.
 
     A call runs to its end even when the awaiting side was cancelled (its effect,
-    such as a commit, still happens).
+    such as a commit, still happens). The thread is a daemon, so a process that
+    exits without ``stop()`` drops the calls still queued; the store's ``close()``,
+    which a graceful stop of ``imipd serve`` runs, stops it after them.
     """
 
     def __init__(self, name: str) -> None:
