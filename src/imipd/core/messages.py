@@ -59,15 +59,15 @@ def mesg(session: Session, block: Block) -> Coroutine[Any, Any, None] | None:
             status = Status.OK if peer.visible_online else Status.STORED
             session.answer(fields.get(H.ID_KEY), status)
         return None
-    return _deliver_waiting(session, block, to, quiet, ack_type == "always")
+    return _deliver_waiting(session, block, to, peer, quiet, ack_type == "always")
 
 
 async def _deliver_waiting(
-    session: Session, block: Block, to: str, quiet: bool, always: bool
+    session: Session, block: Block, to: str, peer: Session | None, quiet: bool, always: bool
 ) -> None:
-    """The rest of ``mesg`` when the message cannot simply go out live now."""
+    """The rest of ``mesg`` when the message cannot simply go out live now (``peer``: the
+    recipient's session, as ``mesg`` found it just before)."""
     service = session.service
-    peer = service.router.get(name_key(to))
     if peer is not None and peer.phase is Phase.ONLINE and not peer.closing:
         # online since a first STAT: the session knows whom it blocks (soon after it)
         if peer.blocks is not None:

@@ -12,7 +12,7 @@ import enum
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from ..protocol import Block, ProtocolError, Status, serialize
 from ..protocol import headers as H
@@ -112,7 +112,7 @@ ALLOWED: dict[Phase, frozenset[str]] = {
 """Which verbs each phase accepts; any other known verb is ``802``. ``ACK`` is never answered."""
 
 
-def is_valid_id(value: str | None) -> bool:
+def is_valid_id(value: str | None) -> TypeGuard[str]:
     """A block ID is a decimal number."""
     return value is not None and value.isascii() and value.isdigit()
 
@@ -221,7 +221,7 @@ class Session:
     def answer(self, block_id: str | None, status: Status, reason: str = "") -> None:
         """``ACK <status>``, with ``Reference`` when the answered block's ID was read."""
         headers: tuple[tuple[str, str], ...] = ()
-        if block_id is not None and is_valid_id(block_id):
+        if is_valid_id(block_id):
             headers = ((H.REFERENCE, block_id),)
         body = reason.encode() if reason and status.is_error and self.service.error_reasons else b""
         self.service.stats.answers[int(status)] += 1
@@ -255,7 +255,7 @@ class Session:
             return None
         if verb == "ACK":
             return self._acknowledge(block)
-        if block_id is None or not (block_id.isascii() and block_id.isdigit()):  # is_valid_id
+        if not is_valid_id(block_id):
             self.log.info("%s without a valid ID", verb)
             self.answer(None, Status.BAD_HEADER, "missing or invalid ID")
             return None
@@ -314,9 +314,7 @@ class Session:
         if self.phase is Phase.CLOSED:
             return False
         if isinstance(event, MessageEvent):
-            if not self.deliverable or self.closing:
-                return False
-            self.write_message(event.sender, event.to, event.body, event.date)
+            return self.take_message(event.sender, event.body, event.date)
         if isinstance(event, PresenceEvent):
             if self.stage < Shown.PRESENCE:
                 return False
@@ -327,13 +325,14 @@ class Session:
             self.write_request(event)
         return True
 
-    def take_message(self, sender: str, body: bytes) -> bool:
-        """A live message (the relay's hot path, no event made); False when it must wait:
-        stored messages come first, and a closing connection takes nothing."""
+    def take_message(self, sender: str, body: bytes, date: str | None = None) -> bool:
+        """A live message (called directly on the relay's hot path, no event made); False
+        when it must wait: stored messages come first, and a closing connection takes
+        nothing."""
         if not self.deliverable or self.closing or self.phase is Phase.CLOSED:
             return False
         assert self.account is not None
-        self.write_message(sender, self.account.name, body)
+        self.write_message(sender, self.account.name, body, date)
         return True
 
     def write_message(self, sender: str, to: str, body: bytes, date: str | None = None) -> None:
