@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from imipd.protocol import Block
+from imipd.protocol import Block, ascii_lower, ascii_upper
 
 # Any character but surrogates (they cannot be written as UTF-8) and controls.
 _PRINTABLE = st.characters(exclude_categories=["Cs"], min_codepoint=0x21, exclude_characters="\x7f")
@@ -12,8 +12,7 @@ _PRINTABLE = st.characters(exclude_categories=["Cs"], min_codepoint=0x21, exclud
 verbs = st.one_of(
     st.sampled_from(["HELO", "LOGN", "STAT", "LIST", "MESG", "PING", "DISC", "ACK"]),
     st.text(_PRINTABLE, min_size=1, max_size=8)
-    .map(str.upper)
-    .filter(lambda verb: verb == verb.upper()),
+    .map(ascii_upper),
 )
 
 args = st.text(_PRINTABLE, min_size=1, max_size=10)
@@ -35,7 +34,7 @@ _VALUE_CHAR = st.one_of(
 header_values = st.text(_VALUE_CHAR, max_size=30).map(str.strip)
 
 headers = st.lists(
-    st.tuples(header_names, header_values), max_size=8, unique_by=lambda item: item[0].lower()
+    st.tuples(header_names, header_values), max_size=8, unique_by=lambda item: ascii_lower(item[0])
 ).map(tuple)
 
 bodies = st.one_of(
@@ -64,7 +63,7 @@ def as_parsed(block: Block, *, sort_headers: bool = False) -> Block:
     """What parsing ``block.to_bytes(sort_headers=...)`` gives back."""
     fields = list(block.headers)
     if sort_headers:
-        fields.sort(key=lambda item: item[0].lower())
+        fields.sort(key=lambda item: ascii_lower(item[0]))
     return Block(
         block.verb, block.args, tuple(fields), block.body, block.empty_line or bool(block.body)
     )

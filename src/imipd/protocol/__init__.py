@@ -11,6 +11,7 @@ from ._errors import ProtocolError
 from ._limits import KIB, Limits
 from ._parser import END, NEED_DATA, Parser, Signal, parse_all
 from ._status import Status
+from ._words import ascii_lower, ascii_upper
 
 __all__ = [
     "AUTH_TYPE",
@@ -24,6 +25,8 @@ __all__ = [
     "ProtocolError",
     "Signal",
     "Status",
+    "ascii_lower",
+    "ascii_upper",
     "digest",
     "has_control",
     "headers",

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ._words import ascii_lower, ascii_upper
+
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(r"[^\x00-\x20\x7f]+")
 _HEADER_NAME = re.compile(r"[^\x00-\x20\x7f:]+")
@@ -26,7 +28,7 @@ def is_valid_verb(verb: str) -> bool:
 
     Which verbs mean something is the core's business (unknown ones get ``801``).
     """
-    return _TOKEN.fullmatch(verb) is not None and verb == verb.upper()
+    return _TOKEN.fullmatch(verb) is not None and verb == ascii_upper(verb)
 
 
 def is_valid_header_name(name: str) -> bool:
@@ -88,7 +90,7 @@ class Block:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (any casing), or None when absent."""
-        return self.header_map.get(name.lower())
+        return self.header_map.get(ascii_lower(name))
 
     @property
     def header_map(self) -> Mapping[str, str]:
@@ -98,7 +100,7 @@ class Block:
         if index is None:
             index = {}
             for key, value in self.headers:
-                index.setdefault(key.lower(), value)
+                index.setdefault(ascii_lower(key), value)
             _set_index(self, index)
         return index
 
@@ -161,7 +163,7 @@ def serialize(
 ) -> bytes:
     """Write one block from its parts (the caller vouches that they are valid)."""
     if sort_headers:
-        headers = sorted(headers, key=lambda item: item[0].lower())
+        headers = sorted(headers, key=lambda item: ascii_lower(item[0]))
     content = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
     if body or empty_line:
         content += b"\r\n" + body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._words import ascii_upper
+
 KIB = 1024
 
 
@@ -37,6 +39,6 @@ class Limits:
             return self.mesg_body
         if verb == "STAT":
             return self.stat_text
-        if verb == "LIST" and args and args[0].upper() == "ADD":
+        if verb == "LIST" and args and ascii_upper(args[0]) == "ADD":
             return self.list_add_text
         return None

@@ -20,6 +20,7 @@ from ._block import Block, has_control, is_valid_header_name
 from ._errors import ProtocolError
 from ._limits import Limits
 from ._status import Status
+from ._words import ascii_lower, ascii_upper
 
 
 class Signal(enum.Enum):
@@ -77,7 +78,7 @@ _REPEATED_MAX = 512
 def _pairs_of(lines: str) -> _Pairs | None:
     """The names and values of clean header lines and their index (None: a name twice)."""
     headers = tuple(_HEADER_PAIR.findall(lines))
-    index = {name.lower(): value for name, value in headers}
+    index = {name.lower(): value for name, value in headers}  # ASCII (the fast path's regex)
     return (headers, index) if len(index) == len(headers) else None
 
 
@@ -370,7 +371,7 @@ class Parser:
         if not words:
             self._pending = (Status.MALFORMED, "type line has no verb")
             return
-        self._verb = words[0].upper()
+        self._verb = ascii_upper(words[0])
         self._args = tuple(words[1:])
 
     def _read_size_line(self) -> bool:
@@ -465,7 +466,7 @@ class Parser:
             self._pend(Status.MALFORMED, f"control character in header {name}")
             return
         value = value.strip()
-        key = name.lower()
+        key = ascii_lower(name)
         if self._seen is None or self._headers is None:
             self._seen = set()
             self._headers = []
