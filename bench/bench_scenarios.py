@@ -72,7 +72,7 @@ async def make_accounts(data_dir: Path, count: int) -> None:
     """Write ``count`` accounts straight into a new store (far faster than ``imipd user add``)."""
     from imipd.store.sqlite import SqliteStore
 
-    store = await SqliteStore.open(data_dir, synchronous="normal")
+    store = await SqliteStore.open_data_dir(data_dir, synchronous="normal")
     try:
         for i in range(count):
             await store.create_user(user_name(i), PASSWORD, user_name(i))

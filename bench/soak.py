@@ -463,7 +463,7 @@ class Soak:
     # -- accounts, server control, RSS ----------------------------------------------------
 
     async def create_accounts(self) -> None:
-        store = await SqliteStore.open(self.root / "data")
+        store = await SqliteStore.open_data_dir(self.root / "data")
         try:
             for user in self.users:
                 await store.create_user(user, self.passwords[user], f"Soak {user}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from imipd.core import ALLOWED, KNOWN_VERBS, Phase
+from imipd.imip import ALLOWED, Phase, Verb
 from imipd.protocol import Block, ProtocolError
+
+KNOWN_VERBS = frozenset(Verb)
 
 CLOSING_CODES = frozenset({810, 812})
 ERRORS_BY_VERB: dict[str, frozenset[int]] = {
@@ -59,14 +61,14 @@ def _ack(answers: list[Block], code: int | None = None, *, reference: str | None
     _expect(answer.header("Reference") == reference, f"Reference {reference} expected")
 
 
-def check_answers(item: Block | ProtocolError, phase: Phase, answers: list[Block],
+def check_answers(item: Block | ProtocolError, phase: Phase | None, answers: list[Block],
                   closed_now: bool) -> None:
-    """Raise ``RuleBroken`` unless ``answers`` are what ``item`` gets in ``phase``, and the
-    connection closed (``closed_now``) exactly when it must."""
+    """Raise ``RuleBroken`` unless ``answers`` are what ``item`` gets in ``phase`` (None: the
+    connection is closing), and the connection closed (``closed_now``) exactly when it must."""
     shown = [b.type_line + f" Reference={b.header('Reference')}" for b in answers]
     try:
         closes = False
-        if phase is Phase.CLOSED:
+        if phase is None:
             _expect(not answers, "a closed session answers nothing")
             return
         if isinstance(item, ProtocolError):
@@ -83,7 +85,7 @@ def check_answers(item: Block | ProtocolError, phase: Phase, answers: list[Block
         _expect(closed_now == closes,
                 f"the connection {'closed' if closed_now else 'stayed open'}")
     except RuleBroken as broken:
-        raise RuleBroken(f"{describe(item)} in phase {phase.value}: {broken}; "
+        raise RuleBroken(f"{describe(item)} in phase {phase and phase.value}: {broken}; "
                          f"answers: {shown}") from None
 
 

@@ -1,32 +1,27 @@
-"""The ``Sink`` the harness gives each session: it records, parses back and checks."""
+"""The ``Transport`` the harness gives each conversation: it records, parses back and checks."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from imipd.protocol import Block, Parser, ProtocolError, Status
-
-if TYPE_CHECKING:
-    from imipd.core import Session
 
 SERVER_VERBS = frozenset({"HELO", "LOGN", "STAT", "LIST", "MESG", "ACK", "DISC"})
 """What a server writes."""
 
 
 class RecordingSink:
-    """The ``Sink`` of one simulated connection.
+    """The ``Transport`` of one simulated connection.
 
     Every write is parsed back at once with a client's ``Parser`` (default limits)
     and checked; problems are collected in ``violations`` rather than raised,
     because an exception out of ``write`` would be caught by the session itself.
-    Like ``server/connection.py`` it drops writes once closed, and closing sets the
-    session's ``closing`` (from then on the session takes no live events).
+    The conversation decides when to close; the sink only records that it did (and,
+    as a closed socket would, drops what is written after).
     """
 
-    def __init__(self, conn_id: str, peer: str) -> None:
+    def __init__(self, conn_id: str) -> None:
         self.conn_id = conn_id
-        self.peer = peer
         self.closed = False
         self.blocks: list[Block] = []
         self.violations: list[str] = []
@@ -34,8 +29,6 @@ class RecordingSink:
         """Bytes written after ``close`` (a real connection drops them)."""
         self._written = bytearray()
         self._reader = Parser()
-        self.session: Session | None = None
-        """The session writing here, told when the connection closes."""
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -79,9 +72,9 @@ class RecordingSink:
 
     def close(self) -> None:
         self.closed = True
-        if self.session is not None:
-            # as server/connection.py does: the session takes nothing more from now on
-            self.session.closing = True
+
+    def linger(self) -> None:
+        self.closed = True  # framing lost: what follows is discarded, then it closes
 
     async def drained(self) -> bool:
         # as server/connection.py: a graceful close still sends what was written before

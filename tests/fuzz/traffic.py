@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from imipd.core import Phase
+from imipd.imip import Phase
 from imipd.protocol import Limits, digest
 from imipd.store import name_key
 

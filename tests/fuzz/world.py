@@ -16,10 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imipd.core import ALLOWED, Phase, Service, Session, Settings
+from imipd.core import Service, Session, Stage
 from imipd.core.names import valid_user_name
+from imipd.imip import ALLOWED, Conversation, Front, ImipSession, Phase
 from imipd.protocol import END, NEED_DATA, Block, Limits, Parser, ProtocolError, digest
 from imipd.router import LocalRouter
+from imipd.server.app import imip_settings_from, settings_from
+from imipd.server.config import Config
 from imipd.store import name_key
 from imipd.store.sqlite import SqliteStore
 
@@ -73,12 +76,18 @@ def client_block(conn: Conn, type_line: str, headers: Sequence[tuple[str, str]] 
 
 @dataclass
 class Conn:
-    """One simulated client connection."""
+    """One simulated client connection: the real ``Conversation`` over a recording sink.
+
+    ``reader`` is the world's own reading of the client's bytes: it tells where each
+    block ends, so that the conversation is handed one block at a time and what it
+    writes can be checked against that block."""
 
     slot: int
     sink: RecordingSink
-    session: Session
-    parser: Parser
+    conversation: Conversation
+    reader: Parser
+    unfed: bytes = b""
+    """Client bytes the reader has seen and the conversation has not."""
     next_id: int = 1001
     challenge: str = ""
     user: str | None = None
@@ -87,7 +96,14 @@ class Conn:
     """IDs of the ``LIST ADD`` requests the server showed on this connection."""
     seen: int = 0
     """How many of the sink's blocks have been accounted for."""
-    ended: bool = False
+
+    @property
+    def session(self) -> ImipSession:
+        return self.conversation.session
+
+    @property
+    def ended(self) -> bool:
+        return self.conversation.ended
 
 
 @dataclass
@@ -117,10 +133,11 @@ class _ErrorLog(logging.Handler):
 class World:
     """The real core plus up to ``SLOTS`` connections, with the invariant checks."""
 
-    def __init__(self, store: SqliteStore, limits: Limits, settings: Settings) -> None:
+    def __init__(self, store: SqliteStore, config: Config) -> None:
         self.store = store
-        self.limits = limits
-        self.service = Service(settings, store, LocalRouter())
+        self.service = Service(settings_from(config), store, LocalRouter())
+        self.front = Front(self.service, imip_settings_from(config), config.limits)
+        self.limits = config.limits
         self.conns: list[Conn | None] = [None] * SLOTS
         self.sent: dict[int, Sent] = {}
         self.received: dict[int, list[str]] = {}
@@ -147,9 +164,9 @@ class World:
         """A new connection in ``slot`` (an old one there is hung up first)."""
         await self.hang_up(slot)
         self._conn_ids += 1
-        sink = RecordingSink(f"f{self._conn_ids}", peer)
-        conn = Conn(slot, sink, Session(self.service, sink), Parser(self.limits))
-        sink.session = conn.session
+        sink = RecordingSink(f"f{self._conn_ids}")
+        conn = Conn(slot, sink, Conversation(self.front, sink, peer, sink.conn_id),
+                    Parser(self.front.limits))
         self.conns[slot] = conn
         self.trace.append(f"[{slot}] connect {sink.conn_id} from {peer}")
         return conn
@@ -163,6 +180,7 @@ class World:
         if eof and not conn.sink.closed:
             await self.feed(slot, b"")
         conn.sink.close()
+        await _drive(conn.conversation, conn.conversation.lost())
         await self._step_done()
 
     # -- feeding bytes ------------------------------------------------------------------
@@ -192,35 +210,42 @@ class World:
         await self._step_done()
 
     async def _run(self, conn: Conn, data: bytes) -> None:
-        conn.parser.feed(data)
-        while not conn.sink.closed:
+        """Hand ``data`` to the conversation one block at a time, checking each."""
+        reader = conn.reader
+        reader.feed(data)
+        conn.unfed += data
+        while conn.conversation.open:
             try:
-                item: Block | ProtocolError | object = conn.parser.next_block()
+                item: Block | ProtocolError | object = reader.next_block()
             except ProtocolError as error:
                 item = error
             if item is NEED_DATA or item is END:
                 break
             assert isinstance(item, Block | ProtocolError)
-            await self._process(conn, item)
-        if data == b"" and not conn.sink.closed:
-            conn.sink.close()  # the end of the stream: the connection closes
+            if isinstance(item, ProtocolError) and item.fatal:
+                chunk, conn.unfed = conn.unfed, b""  # framing is lost there too
+            else:
+                cut = len(conn.unfed) - reader.buffered
+                chunk, conn.unfed = conn.unfed[:cut], conn.unfed[cut:]
+            await self._process(conn, item, chunk)
+        if conn.unfed and conn.conversation.open:  # the start of a block: it waits there
+            await self._receive(conn, conn.unfed)
+            conn.unfed = b""
+        if data == b"":
+            await _drive(conn.conversation, conn.conversation.receive_eof())
 
-    async def _process(self, conn: Conn, item: Block | ProtocolError) -> None:
-        session = conn.session
-        phase = session.phase
+    async def _receive(self, conn: Conn, chunk: bytes) -> None:
+        try:
+            await _drive(conn.conversation, conn.conversation.receive(chunk))
+        except Exception as error:
+            raise self.fail(f"exception escaped the conversation: {error!r}") from error
+
+    async def _process(self, conn: Conn, item: Block | ProtocolError, chunk: bytes) -> None:
+        phase = conn.session.phase if conn.conversation.open else None
         before = len(conn.sink.blocks)
         was_closed = conn.sink.closed
         sent = await self._before_mesg(conn, item, phase)
-        if isinstance(item, ProtocolError):
-            session.protocol_error(item)
-            if item.fatal:
-                conn.sink.close()  # framing lost: answer once, then close
-        else:
-            try:
-                if (rest := session.handle(item)) is not None:
-                    await rest
-            except Exception as error:
-                raise self.fail(f"exception escaped Session.handle: {error!r}") from error
+        await self._receive(conn, chunk)
         written = conn.sink.blocks[before:]
         answers = [b for b in written if is_answer(b)]
         closed_now = conn.sink.closed and not was_closed
@@ -245,8 +270,8 @@ class World:
                 self._account(conn)
         for conn in self.conns:
             if conn is not None and conn.sink.closed and not conn.ended:
-                conn.ended = True
-                await conn.session.end()
+                # closed by the server (a server DISC, a lost framing): the transport goes
+                await _drive(conn.conversation, conn.conversation.lost())
                 await _settle()
                 for other in self.conns:
                     if other is not None:
@@ -292,7 +317,7 @@ class World:
     # -- the message ledger -----------------------------------------------------------------
 
     async def _before_mesg(self, conn: Conn, item: Block | ProtocolError,
-                           phase: Phase) -> Sent | None:
+                           phase: Phase | None) -> Sent | None:
         if not isinstance(item, Block) or item.verb != "MESG" or conn.user is None:
             return None
         found = MARKER.search(item.body)
@@ -310,10 +335,11 @@ class World:
         self.sent[marker] = sent
         return sent
 
-    async def _after_mesg(self, conn: Conn, sent: Sent, phase: Phase, block: Block,
+    async def _after_mesg(self, conn: Conn, sent: Sent, phase: Phase | None, block: Block,
                           answers: list[Block], closed_now: bool) -> None:
         ack_type = ack_type_of(block)
-        passed = (is_decimal(block.header("ID")) and "MESG" in ALLOWED[phase]
+        passed = (is_decimal(block.header("ID")) and phase is not None
+                  and "MESG" in ALLOWED[phase]
                   and ack_type in ("always", "errors-only", "none"))
         if ack_type == "" or closed_now:
             # how an empty ACK-Type is read is open; and an answer written after the
@@ -332,10 +358,18 @@ class World:
         if sent.status == 600 and not sent.blocked and not delivered:
             # 600 means delivered, or queued behind stored messages that are being flushed
             # to the online recipient right now (then the ledger checks it arrives)
-            routed = self.service.router.get(sent.recipient or "")
-            if routed is None or routed.phase is not Phase.ONLINE or routed.deliverable:
+            recipient = self._user_session(sent.recipient or "")
+            if recipient is None or recipient.stage is Stage.LIVE:
                 raise self.fail(f"m{sent.marker} answered 600 but not delivered to "
-                                f"{sent.recipient}; routed to {routed and routed.sink.conn_id}")
+                                f"{sent.recipient}; its session: {recipient and recipient.stage}")
+
+    def _user_session(self, key: str) -> Session | None:
+        """The live session of the user ``key`` (the one the router holds)."""
+        for conn in self.conns:
+            user = None if conn is None else conn.session.user
+            if user is not None and user.key == key and user.online:
+                return user
+        return None
 
     def _delivered_now(self, sent: Sent) -> bool:
         """Whether the recipient's sink holds the message but it was not accounted for yet."""
@@ -402,9 +436,14 @@ async def open_world(template: Path, *, limits: Limits | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="imipd-fuzz-"))
     try:
         shutil.copytree(template, tmp / "data")
-        store = await SqliteStore.open(tmp / "data", synchronous="normal")
-        settings = Settings(error_reasons=error_reasons, login_failures=10)
-        world = World(store, limits or Limits(), settings)
+        store = await SqliteStore.open_data_dir(tmp / "data", synchronous="normal")
+        limits = limits or Limits()
+        config = Config(data_dir=tmp / "data", error_reasons=error_reasons, login_failures=10,
+                        max_type_line=limits.type_line, max_header_count=limits.header_count,
+                        max_header_line=limits.header_line, max_block_size=limits.block_size,
+                        max_mesg_body=limits.mesg_body, max_stat_text=limits.stat_text,
+                        max_list_add_text=limits.list_add_text)
+        world = World(store, config)
         logger = logging.getLogger("imipd")
         logger.addHandler(world.error_log)
         try:
@@ -413,7 +452,7 @@ async def open_world(template: Path, *, limits: Limits | None = None,
             logger.removeHandler(world.error_log)
             for conn in world.conns:
                 if conn is not None and not conn.ended:
-                    await conn.session.end()
+                    await _drive(conn.conversation, conn.conversation.lost())
             await _settle()
             await store.close()
     finally:
@@ -430,6 +469,14 @@ def _core_tasks() -> set[asyncio.Task[object]]:
     return found
 
 
+async def _drive(conversation: Conversation, step: object) -> None:
+    """Run what the conversation hands out, and what it hands out next, to the end."""
+    while step is not None:
+        assert asyncio.iscoroutine(step)
+        await step
+        step = conversation.resume()
+
+
 async def _settle() -> None:
     """Wait until every task the core started has finished."""
     while tasks := _core_tasks():
@@ -438,7 +485,7 @@ async def _settle() -> None:
 
 async def make_template(directory: Path) -> Path:
     """A data directory with ``USERS``, to be copied for every world."""
-    store = await SqliteStore.open(directory, synchronous="normal")
+    store = await SqliteStore.open_data_dir(directory, synchronous="normal")
     try:
         for name, password, nick in USERS:
             await store.create_user(name, password, nick)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from imipd.protocol import Block, serialize
+from imipd.protocol import Block, message_bytes, serialize
 
 from .helpers import parse_one
 
@@ -120,3 +120,13 @@ def test_round_trip_of_a_written_block() -> None:
     block = Block("LIST", ("ADD", "1000099"), (("List", "Buddy"), ("From", "me")), b"hi\r\n")
     parsed = parse_one(block.to_bytes())
     assert parsed == Block(block.verb, block.args, block.headers, block.body, empty_line=True)
+
+
+@pytest.mark.parametrize("body", [b"", b"hi", b"\r\n\x00 Gr\xc3\xbc\xc3\x9f"])
+@pytest.mark.parametrize("date", [None, "Sun, 29 Nov 2026 15:24:07 +0000"])
+def test_message_bytes_is_serialize_with_sorted_headers(body: bytes, date: str | None) -> None:
+    headers = [("From", "Alice"), ("ID", "17"), ("To", "b\u00f6b")]
+    if date is not None:
+        headers.append(("Date", date))
+    assert message_bytes(17, "Alice", "b\u00f6b", body, date) == serialize(
+        "MESG", (), headers, body, sort_headers=True)

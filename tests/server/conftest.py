@@ -17,7 +17,7 @@ def create_users(data_dir: Path, users: list[tuple[str, str, str]]) -> None:
     """Accounts written straight into the real SQLite store (fast; the CLI has its own tests)."""
 
     async def create() -> None:
-        store = await SqliteStore.open(data_dir)
+        store = await SqliteStore.open_data_dir(data_dir)
         try:
             for name, password, nick in users:
                 await store.create_user(name, password, nick)

@@ -422,3 +422,56 @@ def test_serve_on_a_taken_port_fails_clearly(tmp_path: Path) -> None:
     finally:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
+
+
+# -- backends from configuration -----------------------------------------------------------
+
+
+def test_store_and_router_flags_on_every_command(tmp_path: Path) -> None:
+    """``--store sqlite:PATH`` names the database file (the key stays in the data directory);
+    ``--router local`` the in-process router: for the CLI and for ``serve`` alike."""
+    data, database = tmp_path / "d", tmp_path / "elsewhere" / "im.db"
+    store = f"sqlite:{database}"
+    done = run("user", "add", "alice", "--password", "pw-a", "--store", store, "--router",
+               "local", data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "created alice\n"), done.stderr
+    assert database.is_file() and (data / "secret.key").is_file()
+    assert not (data / "imipd.sqlite3").exists()
+    done = run("user", "list", "--store", store, data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "alice\talice\t0 waiting\n"), done.stderr
+    done = run("user", "list", data_dir=data)  # the default database knows no alice
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    done = run("db", "upgrade", "--store", store, data_dir=data)
+    assert (done.returncode, done.stdout) == (0, "schema is at version 1: nothing to do\n")
+    server = ImipdServer(data, "--store", store, "--router", "local").start()
+    try:
+        connect_logged_in(server.port, "alice", "pw-a").close()
+        assert f"store {database}, router local" in server.log_text()
+        assert server.stop() == 0
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+    env = {"IMIPD_STORE": store}  # and from the environment (or a config file)
+    done = run("user", "list", data_dir=data, env=env)
+    assert (done.returncode, done.stdout) == (0, "alice\talice\t0 waiting\n"), done.stderr
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--store", "postgresql://imipd@127.0.0.1/imipd",
+     "store = 'postgresql://imipd@127.0.0.1/imipd': expected sqlite:PATH (the database "
+     "file); PostgreSQL is not supported yet"),
+    ("--store", "sqlite:", "store = 'sqlite:': expected sqlite:PATH"),
+    ("--store", "/var/lib/imipd.db", "store = '/var/lib/imipd.db': expected sqlite:PATH"),
+    ("--router", "redis://127.0.0.1:6379/0", "router = 'redis://127.0.0.1:6379/0': "
+     "expected local"),
+    ("--node-id", "two words", "node_id = 'two words': 1-64 characters"),
+])
+def test_an_unknown_backend_is_a_clear_error_naming_the_option(
+        tmp_path: Path, flag: str, value: str, expected: str) -> None:
+    for command in (["serve", "--listen", "127.0.0.1:0"], ["user", "list"], ["db", "upgrade"]):
+        if flag == "--node-id" and command[0] != "serve":
+            continue  # only the server has a node id
+        done = run(*command, flag, value, data_dir=tmp_path / "d")
+        assert done.returncode == 1, done
+        assert done.stderr.startswith(f"Error: configuration: {expected}"), done.stderr
+    assert not (tmp_path / "d" / "imipd.sqlite3").exists()

@@ -8,6 +8,7 @@ import time
 
 from .client_helpers import Client
 from .conftest import ServerFactory
+from .imip_client import Client as RawClient
 
 USERS = [("alice", "pw-a", "Alice"), ("bob", "pw-b", "Bob"), ("carol", "pw-c", "Carol")]
 
@@ -156,3 +157,27 @@ def test_stored_messages_per_recipient(imipd_server: ServerFactory) -> None:
     bob.login("bob", "pw-b")
     bob.online()
     assert [bob.receive().body for _ in range(3)] == [b"0", b"1", b"2"]
+
+
+def test_failed_logins_arriving_together_are_checked_no_more_than_the_limit(
+        imipd_server: ServerFactory) -> None:
+    """IMIP.md §3.2: a LOGN being checked counts against the limit until it is decided."""
+    server = imipd_server(USERS)
+    clients = [RawClient(server.port, f"guess{i}") for i in range(40)]
+    for client in clients:
+        client.hello()
+    for client in clients:  # all at once: none is decided before the last is sent
+        client.logn("alice", "wrong")
+    codes = []
+    for client in clients:
+        block, raw = client.receive()
+        assert block.verb == "ACK", raw
+        codes.append(block.args[0])
+    assert sorted(codes) == ["811"] * 10 + ["830"] * 30
+    # over the limit, every LOGN from the address is 830, whatever its Auth-Type
+    late = RawClient(server.port, "late")
+    late.hello()
+    ref = late.send("LOGN alice", [("Auth-Type", "plain")], b"pw-a")
+    late.expect_ack(830, ref)
+    ref = late.logn("alice", "pw-a")  # the right password is not even checked
+    late.expect_ack(830, ref)

@@ -28,7 +28,7 @@ class Backend:
     async def open(self) -> Store:
         """A store on this backend's place (new on first use, the same data afterwards)."""
         if self.kind == "sqlite":
-            return await SqliteStore.open(self.data_dir)
+            return await SqliteStore.open_data_dir(self.data_dir)
         raise AssertionError(f"unknown backend {self.kind}")
 
     def run(self, body: Body) -> None:

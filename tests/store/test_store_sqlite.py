@@ -27,7 +27,7 @@ DB_NAME = "imipd.sqlite3"
 
 def run_with_store(data_dir: Path, body: Callable[[SqliteStore], Awaitable[None]]) -> None:
     async def main() -> None:
-        store = await SqliteStore.open(data_dir)
+        store = await SqliteStore.open_data_dir(data_dir)
         try:
             await body(store)
         finally:
@@ -38,7 +38,7 @@ def run_with_store(data_dir: Path, body: Callable[[SqliteStore], Awaitable[None]
 
 def open_and_close(data_dir: Path, *, synchronous: str = "full", upgrade: bool = False) -> None:
     async def main() -> None:
-        store = await SqliteStore.open(data_dir, synchronous=synchronous, upgrade=upgrade)
+        store = await SqliteStore.open_data_dir(data_dir, synchronous=synchronous, upgrade=upgrade)
         await store.close()
 
     asyncio.run(main())
@@ -89,7 +89,7 @@ def test_files_in_a_fresh_data_directory(tmp_path: Path) -> None:
     assert mode(data_dir) == 0o700
     assert mode(data_dir / DB_NAME) == 0o600
     assert mode(key_path(data_dir)) == 0o600
-    assert schema_status(data_dir) == (1, 1)
+    assert schema_status(data_dir / DB_NAME) == (1, 1)
     conn = raw(data_dir)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -127,7 +127,8 @@ def test_passwords_are_not_in_the_database_files(tmp_path: Path) -> None:
 
 def test_two_stores_on_one_directory_see_each_other(tmp_path: Path) -> None:
     async def main() -> None:
-        server, admin = await SqliteStore.open(tmp_path), await SqliteStore.open(tmp_path)
+        server = await SqliteStore.open_data_dir(tmp_path)
+        admin = await SqliteStore.open_data_dir(tmp_path)
         try:
             await admin.create_user("alice", "pw", "n")
             assert (await server.get_user("alice")) is not None
@@ -142,7 +143,7 @@ def test_two_stores_on_one_directory_see_each_other(tmp_path: Path) -> None:
 
 def test_closed_store_refuses_calls_and_closes_once(tmp_path: Path) -> None:
     async def main() -> None:
-        store = await SqliteStore.open(tmp_path)
+        store = await SqliteStore.open_data_dir(tmp_path)
         await store.close()
         await store.close()
         with pytest.raises(RuntimeError, match="closed"):
@@ -192,9 +193,10 @@ def test_a_password_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> Non
     )
 
     async def read(store: SqliteStore) -> None:
-        assert (await store.get_user("alice")) is not None
+        assert (await store.credentials("alice")) is not None
+        assert (await store.get_user("mallory")) is not None  # a profile reads no password
         with pytest.raises(DecryptError, match="'mallory'"):
-            await store.get_user("mallory")
+            await store.credentials("mallory")
 
     run_with_store(tmp_path, read)
 
@@ -211,7 +213,7 @@ def two_versions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_status_of_a_missing_database(tmp_path: Path) -> None:
-    assert schema_status(tmp_path / "none") == (0, 1)
+    assert schema_status(tmp_path / "none" / DB_NAME) == (0, 1)
     assert not (tmp_path / "none").exists()
 
 
@@ -222,27 +224,27 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         "database schema is version 2, this imipd needs 1: "
         "this imipd is older than the database; run a newer imipd"
     )
-    assert schema_status(tmp_path) == (2, 1)
+    assert schema_status(tmp_path / DB_NAME) == (2, 1)
     for upgrade in (False, True):
         with pytest.raises(SchemaError) as caught:
             open_and_close(tmp_path, upgrade=upgrade)
         assert str(caught.value) == expected
     with pytest.raises(SchemaError, match="older than the database"):
-        upgrade_schema(tmp_path)
+        upgrade_schema(tmp_path / DB_NAME)
 
 
 @pytest.mark.usefixtures("two_versions")
 def test_an_older_database_is_refused_until_upgraded(tmp_path: Path) -> None:
     raw_execute(tmp_path, *schema.MIGRATIONS[0], "PRAGMA user_version = 1")
-    assert schema_status(tmp_path) == (1, 2)
+    assert schema_status(tmp_path / DB_NAME) == (1, 2)
     with pytest.raises(SchemaError) as caught:
         open_and_close(tmp_path)
     assert str(caught.value) == (
         "database schema is version 1, this imipd needs 2: run `imipd db upgrade`"
     )
-    assert upgrade_schema(tmp_path) == (1, 2)
-    assert upgrade_schema(tmp_path) == (2, 2)
-    assert schema_status(tmp_path) == (2, 2)
+    assert upgrade_schema(tmp_path / DB_NAME) == (1, 2)
+    assert upgrade_schema(tmp_path / DB_NAME) == (2, 2)
+    assert schema_status(tmp_path / DB_NAME) == (2, 2)
     open_and_close(tmp_path)
 
 
@@ -250,7 +252,7 @@ def test_an_older_database_is_refused_until_upgraded(tmp_path: Path) -> None:
 def test_open_with_upgrade_migrates(tmp_path: Path) -> None:
     raw_execute(tmp_path, *schema.MIGRATIONS[0], "PRAGMA user_version = 1")
     open_and_close(tmp_path, upgrade=True)
-    assert schema_status(tmp_path) == (2, 2)
+    assert schema_status(tmp_path / DB_NAME) == (2, 2)
     raw_execute(tmp_path, "INSERT INTO extra (x) VALUES ('it exists')")
 
 
@@ -262,8 +264,8 @@ def test_a_failing_migration_changes_nothing(
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
     with pytest.raises(sqlite3.OperationalError):
-        upgrade_schema(tmp_path)
-    assert schema_status(tmp_path) == (1, 2)
+        upgrade_schema(tmp_path / DB_NAME)
+    assert schema_status(tmp_path / DB_NAME) == (1, 2)
     conn = raw(tmp_path)
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -291,7 +293,7 @@ while not gate.exists():
     time.sleep(0.001)
 
 async def main() -> None:
-    store = await SqliteStore.open(data_dir)
+    store = await SqliteStore.open_data_dir(data_dir)
     try:
         await store.create_user(f"user{index}", f"pw{index}", "n")
     finally:
@@ -324,11 +326,11 @@ def test_processes_starting_together_on_a_fresh_directory(tmp_path: Path, attemp
     assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith(DB_NAME)) == [
         "secret.key"
     ]
-    assert schema_status(data_dir) == (1, 1)
+    assert schema_status(data_dir / DB_NAME) == (1, 1)
 
     async def check(store: SqliteStore) -> None:
-        users = await store.list_users()
-        assert sorted((u.name, u.password) for u in users) == sorted(
+        users = [await store.credentials(s.name) for s in await store.account_summaries()]
+        assert sorted((u.account.name, u.password) for u in users if u is not None) == sorted(
             (f"user{i}", f"pw{i}") for i in range(count)
         )
 
@@ -341,9 +343,9 @@ from pathlib import Path
 from imipd.store.sqlite import SqliteStore
 
 async def main() -> None:
-    store = await SqliteStore.open(Path(sys.argv[1]))
+    store = await SqliteStore.open_data_dir(Path(sys.argv[1]))
     await store.create_user("alice", "pw", "n")
-    await store.store_message("bob", "alice", b"must survive", 42.0)
+    await store.accept_message("bob", "alice", b"must survive", 42.0, 10)
     os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no cleanup
 
 asyncio.run(main())
@@ -377,7 +379,7 @@ def test_a_store_waiting_on_a_lock_does_not_block_the_loop(tmp_path: Path) -> No
     open_and_close(tmp_path)
 
     async def main() -> None:
-        store = await SqliteStore.open(tmp_path)
+        store = await SqliteStore.open_data_dir(tmp_path)
         other = raw(tmp_path)
         ticks: list[float] = []
         stop = asyncio.Event()
@@ -401,7 +403,7 @@ def test_a_store_waiting_on_a_lock_does_not_block_the_loop(tmp_path: Path) -> No
 
 def test_a_batch_of_writes_leaves_the_loop_free(tmp_path: Path) -> None:
     async def main() -> None:
-        store = await SqliteStore.open(tmp_path)
+        store = await SqliteStore.open_data_dir(tmp_path)
         ticks: list[float] = []
         stop = asyncio.Event()
         ticker = asyncio.create_task(tick(ticks, stop))
@@ -409,7 +411,7 @@ def test_a_batch_of_writes_leaves_the_loop_free(tmp_path: Path) -> None:
             await store.create_user("alice", "pw", "n")
             started = time.monotonic()
             for i in range(200):
-                await store.store_message("bob", "alice", b"%d" % i, 1.0)
+                await store.accept_message("bob", "alice", b"%d" % i, 1.0, 1000)
             elapsed = time.monotonic() - started
         finally:
             stop.set()

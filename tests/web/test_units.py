@@ -12,11 +12,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from imipd.core import Service, Settings, accounts
+from imipd.core import Service, accounts
+from imipd.imip import WireStats
 from imipd.router import LocalRouter
+from imipd.server.app import settings_from, web_settings_from
 from imipd.server.config import Config, ConfigError
 from imipd.store.sqlite import SqliteStore
-from imipd.web import WebSettings, build_app
+from imipd.web import build_app
 from imipd.web.context import forwarded_address
 from imipd.web.csrf import CsrfGuard, Verdict, derive_secret
 
@@ -89,10 +91,11 @@ async def _with_app(tmp_path: Path, listening: bool,
                     body: Callable[[TestClient[web.Request, web.Application], SqliteStore],
                                    Awaitable[None]],
                     trust: bool = False) -> None:
-    store = await SqliteStore.open(tmp_path)
-    service = Service(Settings(), store, LocalRouter())
-    app = build_app(service, WebSettings(imip_port=11319, trust_forwarded_for=trust),
-                    imip_listening=lambda: listening, connections=lambda: 0)
+    store = await SqliteStore.open_data_dir(tmp_path)
+    config = Config(data_dir=tmp_path, trust_forwarded_for=trust)
+    service = Service(settings_from(config), store, LocalRouter())
+    app = build_app(service, web_settings_from(config, 11319, config.advertised_public_url()),
+                    imip_listening=lambda: listening, connections=lambda: 0, wire=WireStats())
     async with TestClient(TestServer(app)) as client:
         try:
             await body(client, store)

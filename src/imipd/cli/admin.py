@@ -16,12 +16,10 @@ from typing import Any
 import click
 
 from ..core import accounts
-from ..server import control
+from ..server import backends, control
 from ..server.config import Config, parse_hostport
-from ..store import SchemaError
-from ..store import sqlite as sqlite_store
+from ..store import SchemaError, Store
 from ..store.backup import BackupError, create_backup, restore_backup
-from ..store.sqlite import SqliteStore
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -32,15 +30,15 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
         raise click.ClickException(str(error)) from None
 
 
-async def open_store(config: Config) -> SqliteStore:
+async def open_store(config: Config) -> Store:
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return await SqliteStore.open(data_dir, synchronous=config.sqlite_synchronous)
+    return await backends.open_store(config)
 
 
 def tell_server(config: Config) -> accounts.DropSessions:
-    """Drop sessions through a running server's control socket (None: no server runs)."""
-    return lambda key, reason: control.kick(Path(config.data_dir), key, reason)
+    """How an account change reaches the live sessions it invalidates."""
+    return backends.session_dropper(config)
 
 
 def report_dropped(dropped: int | None) -> None:
@@ -89,7 +87,7 @@ async def list_users(config: Config) -> None:
 
 
 async def upgrade(config: Config) -> None:
-    before, after = sqlite_store.upgrade_schema(Path(config.data_dir))
+    before, after = backends.upgrade(config)
     if before == after:
         click.echo(f"schema is at version {after}: nothing to do")
     else:
@@ -98,7 +96,7 @@ async def upgrade(config: Config) -> None:
 
 def backup(config: Config, file: Path) -> None:
     try:
-        info = create_backup(Path(config.data_dir), file)
+        info = create_backup(config.database, Path(config.data_dir), file)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backed up {info.users} user(s) and {info.stored_messages} waiting message(s) "
@@ -111,7 +109,7 @@ def restore(config: Config, file: Path, *, force: bool) -> None:
     if control.running(data_dir):
         raise click.ClickException(f"an imipd is serving {data_dir}: stop it first")
     try:
-        info = restore_backup(file, data_dir, force=force)
+        info = restore_backup(file, config.database, data_dir, force=force)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"restored {info.users} user(s) and {info.stored_messages} waiting message(s) "
@@ -144,7 +142,7 @@ def check(config: Config, say: Callable[[str], None]) -> bool:
         say(f"FAIL data directory {data_dir} is not a directory")
         return False
     say(f"ok   data directory {data_dir}" + ("" if data_dir.exists() else " (created at start)"))
-    current, wanted = sqlite_store.schema_status(data_dir)
+    current, wanted = backends.schema_versions(config)
     if current == wanted:
         say(f"ok   schema version {current}")
     elif current == 0:

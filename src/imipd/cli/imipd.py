@@ -8,6 +8,7 @@ server runs, and tell a running server to drop sessions they invalidate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -29,7 +30,7 @@ def _config_options(func: F) -> F:
         flag = "--" + f.name.replace("_", "-")
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         help_text = f.metadata.get("help", "")
-        if f.name != "data_dir":
+        if "default_text" not in f.metadata:  # else the help says it
             help_text += f" [default: {f.default}]"
         if kind == "bool":
             func = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None,
@@ -44,11 +45,26 @@ def _config_options(func: F) -> F:
                         help="TOML config file (keys as the long flags, with _)")(func)
 
 
-def _data_dir_options(func: F) -> F:
-    func = click.option("--data-dir", "data_dir", type=click.Path(path_type=Path),
-                        default=None, help="data directory (env IMIPD_DATA_DIR)")(func)
+_BACKEND_OPTIONS = ("data_dir", "store", "router")
+"""The options of commands that work on the data: where it is, and how to reach live sessions."""
+
+
+def _backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data-dir``, ``--store``, ``--router`` and ``--config``; the command gets ``config``."""
+
+    @functools.wraps(func)
+    def command(*args: Any, config_file: Path | None, **kwargs: Any) -> Any:
+        flags = {name: kwargs.pop(name) for name in _BACKEND_OPTIONS}
+        return func(*args, config=load_config(config_file, flags).config, **kwargs)
+
+    by_name = {f.name: f for f in cfg.fields()}
+    for name in reversed(_BACKEND_OPTIONS):
+        f = by_name[name]
+        ptype: Any = click.Path(path_type=Path) if name == "data_dir" else str
+        command = click.option("--" + name.replace("_", "-"), name, type=ptype, default=None,
+                               help=f"{f.metadata['help']} (env IMIPD_{name.upper()})")(command)
     return click.option("--config", "config_file", type=click.Path(
-        path_type=Path, exists=True, dir_okay=False), help="TOML config file")(func)
+        path_type=Path, exists=True, dir_okay=False), help="TOML config file")(command)
 
 
 def load_config(config_file: Path | None, flags: dict[str, Any]) -> cfg.Loaded:
@@ -102,11 +118,9 @@ def user() -> None:
 @click.argument("name")
 @click.option("--password", help="the password (prompted for when absent)")
 @click.option("--nick", help="the nickname (default: the name)")
-@_data_dir_options
-def user_add(name: str, password: str | None, nick: str | None, data_dir: Path | None,
-             config_file: Path | None) -> None:
+@_backend_options
+def user_add(name: str, password: str | None, nick: str | None, config: cfg.Config) -> None:
     """Create the account NAME."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     admin.run(admin.add_user(config, name, password, nick))
@@ -115,11 +129,9 @@ def user_add(name: str, password: str | None, nick: str | None, data_dir: Path |
 @user.command("passwd")
 @click.argument("name")
 @click.option("--password", help="the new password (prompted for when absent)")
-@_data_dir_options
-def user_passwd(name: str, password: str | None, data_dir: Path | None,
-                config_file: Path | None) -> None:
+@_backend_options
+def user_passwd(name: str, password: str | None, config: cfg.Config) -> None:
     """Change NAME's password; NAME's live session is dropped."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     if password is None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     admin.run(admin.set_password(config, name, password))
@@ -127,18 +139,16 @@ def user_passwd(name: str, password: str | None, data_dir: Path | None,
 
 @user.command("del")
 @click.argument("name")
-@_data_dir_options
-def user_del(name: str, data_dir: Path | None, config_file: Path | None) -> None:
+@_backend_options
+def user_del(name: str, config: cfg.Config) -> None:
     """Delete the account NAME with its contacts and waiting messages."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     admin.run(admin.delete_user(config, name))
 
 
 @user.command("list")
-@_data_dir_options
-def user_list(data_dir: Path | None, config_file: Path | None) -> None:
+@_backend_options
+def user_list(config: cfg.Config) -> None:
     """List the accounts: name, nickname, messages waiting."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     admin.run(admin.list_users(config))
 
 
@@ -158,23 +168,21 @@ def check(config_file: Path | None, **flags: Any) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@_data_dir_options
-def backup(file: Path, data_dir: Path | None, config_file: Path | None) -> None:
+@_backend_options
+def backup(file: Path, config: cfg.Config) -> None:
     """Write a consistent snapshot of the data (while the server runs) to FILE.
 
     The backup holds the password key: keep it as secret as the data directory.
     """
-    config = load_config(config_file, {"data_dir": data_dir}).config
     admin.backup(config, file)
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--force", is_flag=True, help="replace the data the directory holds now")
-@_data_dir_options
-def restore(file: Path, force: bool, data_dir: Path | None, config_file: Path | None) -> None:
+@_backend_options
+def restore(file: Path, force: bool, config: cfg.Config) -> None:
     """Restore the backup FILE into the data directory (the server must be stopped)."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     admin.restore(config, file, force=force)
 
 
@@ -184,10 +192,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@_data_dir_options
-def db_upgrade(data_dir: Path | None, config_file: Path | None) -> None:
+@_backend_options
+def db_upgrade(config: cfg.Config) -> None:
     """Apply the schema migrations this imipd needs."""
-    config = load_config(config_file, {"data_dir": data_dir}).config
     admin.run(admin.upgrade(config))
 
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 
 from .. import __version__
-from ..protocol import Block, DigestOrder, Status
+from ..protocol import Block, DigestOrder, Status, reasons
 from ..protocol import headers as H
 from ._dispatch import event_for
 from ._link import Link
@@ -47,12 +47,6 @@ log = logging.getLogger("imipd.client")
 
 CLIENT_NAME = f"imipd {__version__}"
 """What the client writes in the ``Client`` header of ``LOGN`` unless told otherwise."""
-
-REPLACED = "logged in from another place"
-"""The reason imipd's server gives in the ``DISC`` to a session replaced by a newer
-login of the same user. Reconnecting then would push the other session out in turn,
-so the client does not."""
-
 
 class _State(enum.Enum):
     NEW = "new"
@@ -162,7 +156,8 @@ class Client:
             return
         self._live = None
         live.stop()
-        replaced = (link.goodbye or "").lower().startswith(REPLACED)
+        # reconnecting would push the newer session out in turn
+        replaced = (link.goodbye or "").lower().startswith(reasons.REPLACED)
         if self._backoff is None or replaced:
             self._state = _State.CLOSED
             self._finish(Disconnected(reason))

@@ -1,11 +1,36 @@
-"""What a block means: login, presence, permissions, messages, per session.
+"""The service's rules, on intents: signing in, presence, permissions, messages.
 
-The core never sees a socket or SQL: a ``Session`` reads blocks and writes
-bytes to a ``Sink``; durable state goes through ``Store``, live sessions are
-found through ``Router``.
+The core never sees a socket, SQL or a wire status. A front (the IMIP socket; later
+XMPP) turns what a client sends into the intents of ``login``, ``presence``,
+``contacts`` and ``messages``, and shows what a ``Session`` passes to its
+``Outlet``. Durable state goes through ``Store``; other users are reached only
+through ``Router``.
 """
 
+from .errors import (
+    InvalidRequest,
+    LoginFailed,
+    LoginThrottled,
+    NoSuchUser,
+    RateLimited,
+    RecipientFull,
+    Refused,
+)
 from .service import Service, Settings
-from .session import ALLOWED, KNOWN_VERBS, Phase, Session, Sink
+from .session import Outlet, Presence, Session, Stage
 
-__all__ = ["ALLOWED", "KNOWN_VERBS", "Phase", "Service", "Session", "Settings", "Sink"]
+__all__ = [
+    "InvalidRequest",
+    "LoginFailed",
+    "LoginThrottled",
+    "NoSuchUser",
+    "Outlet",
+    "Presence",
+    "RateLimited",
+    "RecipientFull",
+    "Refused",
+    "Service",
+    "Session",
+    "Settings",
+    "Stage",
+]

@@ -13,10 +13,11 @@ Operations therefore take a ``DropSessions`` callable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..store import Account, Store, UserExists, name_key
+from ..protocol import reasons
+from ..store import Account, AccountSummary, Store, UserExists, name_key
 from .names import valid_nick, valid_user_name
 
 MAX_PASSWORD = 128
@@ -24,7 +25,7 @@ MAX_PASSWORD = 128
 MIN_SIGNUP_PASSWORD = 6
 """Shortest password a person may choose on the registration page."""
 
-DropSessions = Callable[[str, str], int | None]
+DropSessions = Callable[[str, str], Awaitable[int | None]]
 """``(user key, reason) → sessions dropped``; None when no running server could be told."""
 
 
@@ -42,17 +43,6 @@ class AccountExists(AccountError):
 
 class NoSuchAccount(AccountError):
     """No account has this name."""
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSummary:
-    """What operators see of an account in a listing: never the password."""
-
-    name: str
-    nick: str
-    waiting: int
-    """Stored messages waiting for the user's next login."""
-    created_at: float
 
 
 # -- the rules ------------------------------------------------------------------
@@ -163,7 +153,7 @@ async def set_password(store: Store, name: str, password: str, drop: DropSession
     check_password(password)
     if not await store.set_password(name, password):
         raise NoSuchAccount(f"no such user {name}")
-    return drop(name_key(name), "password changed")
+    return await drop(name_key(name), reasons.PASSWORD_CHANGED)
 
 
 async def delete(store: Store, name: str, drop: DropSessions) -> int | None:
@@ -172,20 +162,17 @@ async def delete(store: Store, name: str, drop: DropSessions) -> int | None:
     Raises ``NoSuchAccount``."""
     if not await store.delete_user(name):
         raise NoSuchAccount(f"no such user {name}")
-    return drop(name_key(name), "account deleted")
+    return await drop(name_key(name), reasons.ACCOUNT_DELETED)
 
 
 async def summaries(store: Store) -> list[AccountSummary]:
     """Every account with its count of waiting messages, ordered by key."""
-    return [AccountSummary(account.name, account.nick, await store.count_stored(account.key),
-                           account.created_at)
-            for account in await store.list_users()]
+    return await store.account_summaries()
 
 
 async def summary(store: Store, name: str) -> AccountSummary:
     """One account's summary. Raises ``NoSuchAccount``."""
-    account = await store.get_user(name) if valid_user_name(name) else None
-    if account is None:
+    found = await store.account_summary(name) if valid_user_name(name) else None
+    if found is None:
         raise NoSuchAccount(f"no such user {name}")
-    return AccountSummary(account.name, account.nick, await store.count_stored(account.key),
-                          account.created_at)
+    return found

@@ -1,31 +1,33 @@
-"""Domain refusals, each mapped to its status in exactly one place: here."""
+"""What the rules refuse, as domain errors: the message is for people, and no error
+carries a wire status. Each front maps them to its own answers in one place (the
+IMIP front: ``imip.answers``)."""
 
 from __future__ import annotations
 
-from ..protocol import Status
+
+class Refused(Exception):
+    """A user's intent the rules refuse."""
 
 
-class Reject(Exception):
-    """A block cannot be carried out; the session answers ``ACK <status>``."""
-
-    status: Status = Status.BAD_HEADER
-
-    def __init__(self, reason: str, status: Status | None = None, *, quiet: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.quiet = quiet
-        """Logged but not answered (``MESG`` with ``ACK-Type: none``)."""
-        if status is not None:
-            self.status = status
+class InvalidRequest(Refused):
+    """The request makes no sense (asking to watch oneself)."""
 
 
-class BadHeader(Reject):
-    status = Status.BAD_HEADER
+class NoSuchUser(Refused):
+    """The user named does not exist."""
 
 
-class NoSuchUser(Reject):
-    status = Status.NO_SUCH_USER
+class RateLimited(Refused):
+    """The session asks too often (messages, permission requests)."""
 
 
-class CloseAfter(Reject):
-    """Answer, then close the connection (810, 812)."""
+class RecipientFull(Refused):
+    """The recipient has as many messages waiting as the service keeps for one user."""
+
+
+class LoginFailed(Refused):
+    """Wrong user or password."""
+
+
+class LoginThrottled(Refused):
+    """Too many failed logins from the origin: not checked."""

@@ -5,30 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .session import KNOWN_VERBS
-
 MESSAGE_RESULTS = ("delivered", "stored", "flushed", "dropped", "rejected")
-"""What became of a ``MESG``: delivered live, stored, delivered after being stored,
+"""What became of a message: delivered live, stored, delivered after being stored,
 dropped (the recipient blocks the sender), rejected."""
+
+LOGIN_RESULTS = ("ok", "failed", "throttled", "closed")
+"""How a login ended: accepted, wrong user or password, not checked (too many failures
+from the origin), wrong and the last one a connection may try."""
 
 
 @dataclass
 class Stats:
     """Plain counters; the web layer exports them (no metrics library in the core).
 
-    ``blocks`` and ``messages`` are counted for every relayed message, so they are
-    plain dicts holding every key from the start (a ``Counter`` costs twice as much
-    per increment); the others count rarer things.
+    ``messages`` is counted for every relayed message, so it is a plain dict holding
+    every key from the start (a ``Counter`` costs twice as much per increment).
     """
 
     logins: Counter[str] = field(default_factory=Counter)
-    """By result: ok, failed, throttled, closed (812)."""
-    blocks: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys((*sorted(KNOWN_VERBS), "other"), 0))
-    """Blocks received, by verb (unknown verbs as ``other``)."""
-    answers: Counter[int] = field(default_factory=Counter)
-    """ACKs sent, by status."""
+    """By result, one of ``LOGIN_RESULTS``."""
     messages: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MESSAGE_RESULTS, 0))
     """By result, one of ``MESSAGE_RESULTS``."""
-    bad_blocks: Counter[int] = field(default_factory=Counter)
-    """Blocks the parser refused, by status."""

@@ -4,9 +4,9 @@ Nothing here touches a socket, the event loop or storage (like h11). The public
 names are listed in ``__all__``; the modules behind them are private.
 """
 
-from . import headers
+from . import headers, reasons
 from ._auth import AUTH_TYPE, DigestOrder, digest, new_challenge, verify
-from ._block import Block, has_control, is_valid_header_name, serialize
+from ._block import Block, has_control, is_valid_header_name, message_bytes, serialize
 from ._errors import ProtocolError
 from ._limits import KIB, Limits
 from ._parser import END, NEED_DATA, Parser, Signal, parse_all
@@ -31,8 +31,10 @@ __all__ = [
     "has_control",
     "headers",
     "is_valid_header_name",
+    "message_bytes",
     "new_challenge",
     "parse_all",
+    "reasons",
     "serialize",
     "verify",
 ]

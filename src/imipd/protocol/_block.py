@@ -169,3 +169,19 @@ def serialize(
         content += b"\r\n" + body
     type_line = " ".join((verb, *args)) if args else verb
     return b"%s\r\n%d\r\n%s" % (type_line.encode("utf-8"), len(content), content)
+
+
+def message_bytes(block_id: int, sender: str, to: str, body: bytes,
+                  date: str | None = None) -> bytes:
+    """The ``MESG`` a server writes: ``serialize`` with sorted headers, made directly.
+
+    Written once per relayed message, so the header lines (``Date`` only for a stored
+    message, then ``From``, ``ID``, ``To``: already in sorted order) are formatted in
+    one step; a test holds it equal to ``serialize``.
+    """
+    content = b"From: %s\r\nID: %d\r\nTo: %s\r\n" % (sender.encode(), block_id, to.encode())
+    if date is not None:
+        content = b"Date: %s\r\n%s" % (date.encode(), content)
+    if body:
+        return b"MESG\r\n%d\r\n%s\r\n%s" % (len(content) + 2 + len(body), content, body)
+    return b"MESG\r\n%d\r\n%s" % (len(content), content)

@@ -1,10 +1,47 @@
-"""Who is online on which connection, and handing an event to a user's session.
+"""Who is online where, what watchers see of them, and delivery of events to them.
 
-``Router`` is the interface; ``LocalRouter`` (in-process) is the default. A
-Redis-backed router for several nodes comes later behind the same interface.
+``Router`` is the interface and ``Endpoint`` what a live session offers it;
+``LocalRouter`` (in-process) is the embedded default. The events it carries are
+in ``events``. A Redis-backed router for several nodes comes behind the same
+interface.
 """
 
-from .base import Router
+from .base import (
+    OFFLINE,
+    OFFLINE_VIEW,
+    Endpoint,
+    Outcome,
+    Router,
+    SessionInfo,
+    View,
+    delivered,
+)
+from .events import (
+    WAITING,
+    Event,
+    KickEvent,
+    MessageEvent,
+    PresenceEvent,
+    RequestEvent,
+    WaitingEvent,
+)
 from .local import LocalRouter
 
-__all__ = ["LocalRouter", "Router"]
+__all__ = [
+    "OFFLINE",
+    "OFFLINE_VIEW",
+    "WAITING",
+    "Endpoint",
+    "Event",
+    "KickEvent",
+    "LocalRouter",
+    "MessageEvent",
+    "Outcome",
+    "PresenceEvent",
+    "RequestEvent",
+    "Router",
+    "SessionInfo",
+    "View",
+    "WaitingEvent",
+    "delivered",
+]

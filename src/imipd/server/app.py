@@ -12,34 +12,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core import Service, Settings
-from ..router import LocalRouter
-from ..store import keyfile
-from ..store.sqlite import SqliteStore
+from ..imip import Front, ImipSettings
+from ..protocol import reasons
+from ..store import Store, keyfile
 from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
 from . import control, eventloop
-from .config import Config, ConfigError, parse_hostport
-from .connection import Connection
+from .backends import open_router, open_store
+from .config import Config, ConfigError, needs_restart, parse_hostport
+from .connection import Connection, Gate
 
 log = logging.getLogger("imipd.server")
 
 SHUTDOWN_GRACE = 10.0
-
-NEEDS_RESTART = ("data_dir", "listen", "web", "sqlite_synchronous")
-"""Options a reload (SIGHUP) cannot change: they are bound when the server starts."""
+"""Seconds connections get to finish after the server's DISC before they are cut."""
+ABORTED_GRACE = 2.0
+"""Seconds the sessions of cut connections get to end (watchers told) before the store
+closes."""
 
 
 def settings_from(config: Config) -> Settings:
     """The core's view of the configuration."""
     return Settings(
-        service=config.service,
-        service_display_name=config.service_display_name,
-        public_url=config.advertised_public_url(),
-        keep_alive=config.keep_alive,
-        digest_order=config.digest,
         login_failures=config.login_failures,
         login_window=float(config.login_window),
-        error_reasons=config.error_reasons,
         messages_per_second=config.messages_per_second,
         message_burst=config.message_burst,
         requests_per_hour=config.requests_per_hour,
@@ -47,7 +43,19 @@ def settings_from(config: Config) -> Settings:
     )
 
 
-def web_settings_from(config: Config, imip_port: int) -> WebSettings:
+def imip_settings_from(config: Config, web_port: int | None = None) -> ImipSettings:
+    """The IMIP front's view of the configuration (``web_port``: the web side's bound port)."""
+    return ImipSettings(
+        service=config.service,
+        service_display_name=config.service_display_name,
+        public_url=config.advertised_public_url(web_port),
+        keep_alive=config.keep_alive,
+        digest_order=config.digest,
+        error_reasons=config.error_reasons,
+    )
+
+
+def web_settings_from(config: Config, imip_port: int, public_url: str) -> WebSettings:
     """The web side's view of the configuration; CSRF key derived from ``secret.key``."""
     data_dir = Path(config.data_dir)
     try:
@@ -57,6 +65,8 @@ def web_settings_from(config: Config, imip_port: int) -> WebSettings:
         csrf_secret = b""
     return WebSettings(
         imip_port=imip_port,
+        service_display_name=config.service_display_name,
+        public_url=public_url,
         registration=config.registration,
         first_number=config.first_number,
         signups_per_hour=config.signups_per_hour,
@@ -67,16 +77,16 @@ def web_settings_from(config: Config, imip_port: int) -> WebSettings:
 
 
 class Server:
-    """One imipd node on embedded defaults: SQLite store, in-process router."""
+    """One imipd node: the IMIP listener, the web side, and the backends ``config`` names."""
 
     def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
-        self._limits = config.limits  # built once per configuration, not per connection
         self._load_again = reload
         self.connections: set[Connection] = set()
         self._per_address: collections.Counter[str] = collections.Counter()
         self.service: Service | None = None
-        self.store: SqliteStore | None = None
+        self.front: Front | None = None
+        self.store: Store | None = None
         self._listener: asyncio.Server | None = None
         self._control: asyncio.AbstractServer | None = None
         self.web: WebSide | None = None
@@ -91,46 +101,50 @@ class Server:
         config = self.config
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = await SqliteStore.open(data_dir, synchronous=config.sqlite_synchronous)
-        self.service = Service(settings_from(config), self.store, LocalRouter())
+        self.store = store = await open_store(config)
+        self.service = service = Service(settings_from(config), store, open_router(config))
+        self.front = front = Front(service, imip_settings_from(config), config.limits)
         try:
-            self._control = await control.start(data_dir, self.service.kick)
+            self._control = await control.start(data_dir, service.kick)
             host, port = parse_hostport(config.listen, "listen")
-            service = self.service
             self._listener = await asyncio.get_running_loop().create_server(
-                lambda: Connection(self, service, self._limits), host, port,
-                reuse_address=True,
-                start_serving=False)
-            await self._start_web(service)
+                lambda: Connection(front, self._gate()), host, port,
+                reuse_address=True, start_serving=False)
+            await self._start_web(service, front)
             await self._listener.start_serving()
         except BaseException:
             await self._close_listeners()
-            await self.store.close()
+            await store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
-        log.info("imipd listening on %s (data in %s, keep-alive %d s, %s)",
-                 ", ".join(self.addresses()), data_dir, config.keep_alive, eventloop.describe())
+        log.info("imipd listening on %s (node %s, store %s, router %s, keep-alive %d s, %s)",
+                 ", ".join(self.addresses()), config.node_id, config.database, config.router,
+                 config.keep_alive, eventloop.describe())
 
-    async def _start_web(self, service: Service) -> None:
+    def _gate(self) -> Gate:
+        """What a new connection needs of this server, under the configuration of now."""
+        return Gate(self.admit, self.release, self.config.max_output_buffer)
+
+    async def _start_web(self, service: Service, front: Front) -> None:
         """Bind the web side, then settle what HELO advertises (its port may be 0 in config)."""
         address = self.config.web_address
         if address is None:
-            service.advertise(self.config.advertised_public_url())
             log.info("web side off; HELO advertises Registration %s",
-                     service.settings.public_url or "(none)")
+                     front.settings.public_url or "(none)")
             return
-        self.web = WebSide(service, web_settings_from(self.config, self.port),
+        self.web = WebSide(service, web_settings_from(self.config, self.port, ""),
                            imip_listening=self.imip_listening,
-                           connections=lambda: len(self.connections))
+                           connections=lambda: len(self.connections), wire=front.stats)
         port = await self.web.start(*address)
-        service.advertise(self.config.advertised_public_url(port))
+        front.advertise(self.config.advertised_public_url(port))
+        self.web.reconfigure(web_settings_from(self.config, self.port, front.settings.public_url))
         if not self.config.public_url and address[0] in (None, "0.0.0.0", "::"):
             log.warning("the web side listens on every interface but HELO advertises %s: "
-                        "set public_url to the address people reach", service.settings.public_url)
+                        "set public_url to the address people reach", front.settings.public_url)
         log.info("imipd web side on %s (registration %s, admin API %s); HELO advertises "
                  "Registration %s", ", ".join(self.web.addresses()),
                  "on" if self.config.registration else "off",
-                 "on" if self.config.admin_token else "off", service.settings.public_url)
+                 "on" if self.config.admin_token else "off", front.settings.public_url)
 
     def imip_listening(self) -> bool:
         """Whether the IMIP listener accepts connections (for /healthz)."""
@@ -162,9 +176,9 @@ class Server:
     def admit(self, connection: Connection) -> str | None:
         """Count a new connection in; the reason to refuse it when over a limit."""
         if len(self.connections) >= self.config.max_connections:
-            return "too many connections"
+            return reasons.TOO_MANY_CONNECTIONS
         if self._per_address[connection.peer] >= self.config.max_connections_per_address:
-            return "too many connections from your address"
+            return reasons.TOO_MANY_FROM_ADDRESS
         self.connections.add(connection)
         self._per_address[connection.peer] += 1
         return None
@@ -177,20 +191,24 @@ class Server:
                 del self._per_address[connection.peer]
 
     async def _sweep_idle(self) -> None:
-        """Once a second: idle connections, logins that take too long, slow senders."""
+        """Once a second: idle connections, logins that take too long, slow senders. A
+        failure with one connection is logged, and the sweep goes on."""
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             config = self.config
             for connection in list(self.connections):
-                if connection.last_seen < now - self.idle_timeout:
-                    connection.say_goodbye("idle timeout")
-                elif (connection.block_since is not None
-                      and connection.block_since < now - config.block_timeout):
-                    connection.say_goodbye("block timeout")
-                elif (connection.session.account is None
-                      and connection.connected_at < now - config.login_timeout):
-                    connection.say_goodbye("login timeout")
+                try:
+                    if connection.last_seen < now - self.idle_timeout:
+                        connection.say_goodbye(reasons.IDLE)
+                    elif (connection.block_since is not None
+                          and connection.block_since < now - config.block_timeout):
+                        connection.say_goodbye(reasons.BLOCK_TIMEOUT)
+                    elif (not connection.signed_in
+                          and connection.connected_at < now - config.login_timeout):
+                        connection.say_goodbye(reasons.LOGIN_TIMEOUT)
+                except Exception:
+                    log.exception("%s: the idle sweep failed", connection.conn_id)
 
     def reload(self) -> None:
         """SIGHUP: read the configuration again and apply what can change while running.
@@ -199,7 +217,7 @@ class Server:
         login throttle, error reasons, sign-up settings and the log level at once. A
         bad configuration is refused and the running one kept.
         """
-        if self._load_again is None or self.service is None:
+        if self._load_again is None or self.service is None or self.front is None:
             log.warning("reload: no configuration source to read again")
             return
         try:
@@ -208,18 +226,18 @@ class Server:
             log.error("reload refused, the running configuration stays: %s", error)
             return
         old = self.config
-        for key in NEEDS_RESTART:
+        fixed = needs_restart()
+        for key in fixed:
             if getattr(new, key) != getattr(old, key):
                 log.warning("reload: %s changed; it takes effect after a restart", key)
-        new = dataclasses.replace(new, **{key: getattr(old, key) for key in NEEDS_RESTART})
+        new = dataclasses.replace(new, **{key: getattr(old, key) for key in fixed})
         self.config = new
-        self._limits = new.limits
         logging.getLogger().setLevel(new.log_level.upper())
-        settings = settings_from(new)
-        public_url = new.advertised_public_url(self.web.port if self.web is not None else None)
-        self.service.reconfigure(dataclasses.replace(settings, public_url=public_url))
+        self.service.reconfigure(settings_from(new))
+        web_port = self.web.port if self.web is not None else None
+        self.front.reconfigure(imip_settings_from(new, web_port), new.limits)
         if self.web is not None:
-            self.web.reconfigure(web_settings_from(new, self.port))
+            self.web.reconfigure(web_settings_from(new, self.port, self.front.settings.public_url))
         log.info("configuration reloaded")
 
     def request_stop(self) -> None:
@@ -233,10 +251,11 @@ class Server:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start()
         await self._stopping.wait()
-        await self.stop("server shutting down")
+        await self.stop(reasons.SHUTDOWN)
 
     async def stop(self, reason: str) -> None:
-        """Stop listening, say DISC to every connection, finish in-flight work, close."""
+        """Stop listening, say DISC to every connection, let in-flight work finish (cutting
+        what does not in time), and only then close the store."""
         log.info("shutting down: %s", reason)
         await self._close_listeners()
         if self._sweeper is not None:
@@ -245,8 +264,16 @@ class Server:
         for connection in connections:
             connection.say_goodbye(reason)
         if connections:
-            await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in connections],
-                               timeout=SHUTDOWN_GRACE)
+            waits = {asyncio.ensure_future(c.wait_closed()): c for c in connections}
+            _, late = await asyncio.wait(waits, timeout=SHUTDOWN_GRACE)
+            if late:
+                log.warning("%d connection(s) did not close in %.0f s: cut", len(late),
+                            SHUTDOWN_GRACE)
+                for waiting in late:
+                    waits[waiting].abort()
+                _, late = await asyncio.wait(late, timeout=ABORTED_GRACE)
+                for waiting in late:
+                    waiting.cancel()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import DigestOrder, Limits
+from ..store.sqlite import DB_FILE_NAME
 from .eventloop import CHOICES as EVENT_LOOPS
 
 _LIMITS = Limits()
@@ -34,8 +36,10 @@ class ConfigError(Exception):
 
 
 def _opt(default: Any, help: str, *, lo: int | None = None, hi: int | None = None,
-         choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices})
+         choices: tuple[str, ...] | None = None, restart: bool = False) -> Any:
+    """An option. ``restart``: bound when the server starts, so a reload cannot change it."""
+    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices,
+                                            "restart": restart})
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,20 @@ class Config:
 
     data_dir: Path = field(default_factory=default_data_dir, metadata={
         "help": "where the database and the password key live "
-                "(default: $XDG_DATA_HOME/imipd or ~/.local/share/imipd)"})
-    listen: str = _opt("*:11319", "IMIP listener, HOST:PORT; * means every interface")
+                "(default: $XDG_DATA_HOME/imipd or ~/.local/share/imipd)",
+        "default_text": "~/.local/share/imipd", "restart": True})
+    store: str = _opt("", "where accounts, contacts and stored messages are kept: sqlite:PATH "
+                          "(the database file; empty: imipd.sqlite3 in the data directory)",
+                      restart=True)
+    router: str = _opt("local", "how sessions reach each other: local (one node)", restart=True)
+    node_id: str = field(default_factory=socket.gethostname, metadata={
+        "help": "this node's name in logs and health checks (default: the host name)",
+        "default_text": "the host name", "restart": True})
+    listen: str = _opt("*:11319", "IMIP listener, HOST:PORT; * means every interface",
+                       restart=True)
     web: str = _opt("127.0.0.1:8080", "web listener (registration page, /healthz, /metrics, "
-                                      "admin API), HOST:PORT; off (or empty) disables it")
+                                      "admin API), HOST:PORT; off (or empty) disables it",
+                    restart=True)
     public_url: str = _opt(
         "", "the Registration URL HELO advertises, as people reach it "
             "(default: http://<web>/register)")
@@ -105,16 +119,22 @@ class Config:
                                       "per hour (0: no limit); over it: 830", lo=0, hi=10**7)
     sqlite_synchronous: str = _opt("full", "SQLite synchronous mode: full survives power loss, "
                                            "normal survives a crashed process",
-                                   choices=("full", "normal"))
+                                   choices=("full", "normal"), restart=True)
     event_loop: str = _opt("auto", "the event loop: auto (uvloop when installed, else "
                                    "asyncio's own), uvloop or asyncio",
-                           choices=EVENT_LOOPS)
+                           choices=EVENT_LOOPS, restart=True)
     log_level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check(f, getattr(self, f.name))
         parse_hostport(self.listen, "listen")
+        database_file(self.store, Path(self.data_dir))
+        if self.router != "local":
+            raise ConfigError(f"router = {self.router!r}: expected local (several nodes on a "
+                              "shared router are not supported yet)")
+        if not _NODE_ID.fullmatch(self.node_id):
+            raise ConfigError(f"node_id = {self.node_id!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
         if self.web.strip().lower() not in WEB_OFF:
             parse_hostport(self.web, "web")
         if self.public_url and not _PUBLIC_URL.fullmatch(self.public_url):
@@ -136,6 +156,11 @@ class Config:
             stat_text=self.max_stat_text,
             list_add_text=self.max_list_add_text,
         )
+
+    @property
+    def database(self) -> Path:
+        """The SQLite database file ``store`` names (the default one in ``data_dir``)."""
+        return database_file(self.store, Path(self.data_dir))
 
     @property
     def digest(self) -> DigestOrder:
@@ -169,6 +194,18 @@ WEB_OFF = ("", "off", "none", "false", "no")
 """Values of ``web`` that turn the web side off."""
 MIN_ADMIN_TOKEN = 16
 _PUBLIC_URL = re.compile(r"https?://[!-~]+", re.IGNORECASE)
+_NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def database_file(store: str, data_dir: Path) -> Path:
+    """The database file of ``store = "sqlite:PATH"``; empty: the one in ``data_dir``."""
+    if not store:
+        return data_dir / DB_FILE_NAME
+    kind, colon, path = store.partition(":")
+    if kind != "sqlite" or not colon or not path:
+        hint = "; PostgreSQL is not supported yet" if kind.startswith("postgres") else ""
+        raise ConfigError(f"store = {store!r}: expected sqlite:PATH (the database file){hint}")
+    return Path(path).expanduser()
 
 
 def _check(f: dataclasses.Field[Any], value: Any) -> None:
@@ -191,6 +228,18 @@ def parse_hostport(text: str, key: str = "address") -> tuple[str | None, int]:
 def fields() -> tuple[dataclasses.Field[Any], ...]:
     """The option definitions, in order."""
     return dataclasses.fields(Config)
+
+
+def needs_restart() -> tuple[str, ...]:
+    """The options a reload (SIGHUP) cannot change: they are bound when the server starts."""
+    return tuple(f.name for f in fields() if f.metadata.get("restart"))
+
+
+def default_text(f: dataclasses.Field[Any]) -> str:
+    """An option's default as people read it."""
+    if "default_text" in f.metadata:
+        return str(f.metadata["default_text"])
+    return str(f.default)
 
 
 def _coerce(f: dataclasses.Field[Any], raw: Any, where: str) -> Any:

@@ -11,12 +11,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .config import fields
+from .config import default_text, fields
 
 
 def _default_text(f: dataclasses.Field[Any]) -> str:
-    if f.name == "data_dir":
-        return '"~/.local/share/imipd"'
+    if "default_text" in f.metadata:
+        return f'"{default_text(f)}"' if f.name == "data_dir" else f"({default_text(f)})"
     value = f.default
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -1,8 +1,9 @@
-"""One TCP connection: bytes to the parser, blocks to the session, bytes back.
+"""One TCP connection on asyncio: the transport, timers and back-pressure of a ``Conversation``.
 
-Blocks of one connection are carried out one at a time, in order, straight from
-the read callback (a task only for a handler that has to wait); writes made
-during one loop iteration go out in one ``transport.write``.
+What the connection's life means (blocks in order, when to close, linger or end)
+is the conversation's, sans-IO; this module moves bytes, runs in a task whatever
+the conversation hands out to wait, and watches the clocks. Writes made during one
+loop iteration go out in one ``transport.write``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import itertools
 import logging
 import sys
 import time
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
 
-from ..core import KNOWN_VERBS, Service, Session
-from ..protocol import END, Block, Limits, Parser, ProtocolError
-
-if TYPE_CHECKING:
-    from .app import Server
+from ..imip import Conversation, Front
+from ..imip.conversation import Step
 
 log = logging.getLogger("imipd.connection")
 
@@ -34,71 +33,113 @@ LINGER = 2.0
 """After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
 DRAIN_TIMEOUT = 30.0
 
+if sys.version_info >= (3, 12):
+    def _start(loop: asyncio.AbstractEventLoop, step: Step) -> asyncio.Task[None]:
+        """A task whose first step runs now (a handler that never suspends is done on return)."""
+        assert step is not None
+        return asyncio.Task(step, loop=loop, eager_start=True)
+else:
+    def _start(loop: asyncio.AbstractEventLoop, step: Step) -> asyncio.Task[None]:
+        """A task; before Python 3.12 its first step runs at the loop's next iteration."""
+        assert step is not None
+        return loop.create_task(step)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What a connection needs of its server: admission, and the output limit."""
+
+    admit: Callable[[Connection], str | None]
+    """Count a new connection in; the reason to refuse it when over a limit."""
+    release: Callable[[Connection], None]
+    max_output_buffer: int
+    """Bytes waiting for a peer that does not read before it is cut off."""
+
 
 class Connection(asyncio.Protocol):
-    """The asyncio side of one client connection; the ``Sink`` of its session."""
+    """The asyncio side of one client connection; the ``Transport`` of its conversation."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_closed_waiter", "_closing", "_cut", "_discarding", "_ended", "_flush_scheduled", "_gone",
-        "_loop", "_out", "_over", "_paused", "_pumping", "_running", "_transport",
-        "block_since", "conn_id", "connected_at", "last_seen", "parser", "peer", "server",
-        "session",
+        "_closed_waiter",
+        "_cut",
+        "_drain_waiter",
+        "_flush_scheduled",
+        "_front",
+        "_gate",
+        "_gone",
+        "_loop",
+        "_out",
+        "_paused",
+        "_transport",
+        "_writing_paused",
+        "block_since",
+        "conn_id",
+        "connected_at",
+        "conversation",
+        "last_seen",
+        "peer",
     )
 
-    def __init__(self, server: Server, service: Service, limits: Limits) -> None:
-        self.server = server
+    def __init__(self, front: Front, gate: Gate) -> None:
+        self._gate = gate
         self.conn_id = f"c{next(_ids)}"
         self.peer = "?"
-        self.parser = Parser(limits)
-        self.session = Session(service, self)
+        self.conversation: Conversation | None = None
+        """Made when the transport is (its origin is the peer's address)."""
         self.last_seen = self.connected_at = time.monotonic()
         self.block_since: float | None = None
         """When the unfinished block now being received started (slow senders)."""
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._running: asyncio.Task[None] | None = None
-        """A handler that had to wait, carried on in a task (None: nothing waits)."""
-        self._pumping = False
-        self._ended = False
         self._loop = asyncio.get_running_loop()
+        self._paused = False
         self._gone = False
         """The transport is lost (the connection is closed)."""
         self._cut = False
-        """Output may not all have been sent: the connection broke or was aborted
-        (``drained`` then says False)."""
-        self._over = False
-        """The session has ended (watchers told, router left)."""
+        """Output may not all have been sent: the connection broke or was aborted."""
+        self._writing_paused = False
+        """Output waits in the transport's buffer (asyncio's flow control says so)."""
+        self._drain_waiter: asyncio.Future[None] | None = None
+        """Made by ``drained`` when it has to wait for the buffer to empty."""
         self._closed_waiter: asyncio.Future[None] | None = None
         """Made by ``wait_closed`` when it has to wait (most connections are never waited for)."""
-        self._paused = False
-        self._closing = False
-        self._discarding = False
+        self._front = front
 
-    # -- asyncio.Protocol ------------------------------------------------------
+    @property
+    def signed_in(self) -> bool:
+        return self.conversation is not None and self.conversation.session.user is not None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        # pause_writing whenever output waits, resume_writing once it has all left: drained()
+        self._transport.set_write_buffer_limits(high=0, low=0)
         peer = transport.get_extra_info("peername")
         # one string per address, shared by its connections
         self.peer = sys.intern(str(peer[0])) if isinstance(peer, tuple) else "local"
-        refusal = self.server.admit(self)
+        self.conversation = Conversation(self._front, self, self.peer, self.conn_id)
+        refusal = self._gate.admit(self)
         if refusal is not None:
             log.warning("%s from %s refused: %s", self.conn_id, self.peer, refusal)
-            self.session.disconnect(refusal)
+            self._run(self.conversation.say_goodbye(refusal))
             return
         log.debug("%s connected from %s", self.conn_id, self.peer)
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = now = time.monotonic()
-        if self._discarding or self._closing:
-            return
-        parser = self.parser
-        parser.feed(data)
-        self._pump()
+        conversation = self.conversation
+        assert conversation is not None
+        finished = conversation.finished
+        step = conversation.receive(data)
+        if step is not None:
+            self._run(step)
+        if conversation.finished != finished:
+            self.block_since = None  # a block finished: progress
         transport = self._transport
-        if not self._paused and not self._closing and transport is not None:
-            if self._running is not None and parser.buffered > PAUSE_AT:
+        if not self._paused and conversation.open and transport is not None:
+            if conversation.busy and conversation.parser.buffered > PAUSE_AT:
                 self._paused = True  # backpressure: a handler waits, input piles up
                 transport.pause_reading()
             elif len(data) >= YIELD_AFTER:
@@ -108,126 +149,84 @@ class Connection(asyncio.Protocol):
         self._note_partial_block(now)
 
     def eof_received(self) -> bool | None:
-        # The peer may have closed entirely: messages for this user are kept, not written.
-        self.session.closing = True
-        if not self._discarding and not self._closing:
-            self.parser.feed(b"")
-            self._pump()  # the parser's END comes after the blocks before it
-            return True  # keep writing: the blocks before the end still get their answers
-        return None
+        assert self.conversation is not None
+        if not self.conversation.open:
+            return None
+        self._run(self.conversation.receive_eof())
+        return True  # keep writing: the blocks before the end still get their answers
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             self._cut = True
-        self._take_nothing_more()
-        self.server.release(self)
+        self._gate.release(self)
         self._out.clear()
         self._gone = True
+        _wake(self._drain_waiter)
+        if self.conversation is not None:
+            self._run(self.conversation.lost())
         self._wake_waiter()
-        self._pump()
 
-    # -- carrying out blocks --------------------------------------------------------
+    def pause_writing(self) -> None:
+        self._writing_paused = True
 
-    def _pump(self) -> None:
-        """Carry out the blocks the parser has, in order, each at once.
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        _wake(self._drain_waiter)
+        self._drain_waiter = None
 
-        Most blocks never wait (a relay, a PING, an ACK), so they run right here with no
-        task switch. A handler that has to wait (for the store) goes on in a task, and
-        the blocks after it stay in the parser's buffer until it is done: one block at a
-        time, in order.
-        """
-        if self._pumping:
-            return
-        self._pumping = True
-        try:
-            self._pump_blocks()
-        finally:
-            self._pumping = False
+    # -- running what the conversation hands out ---------------------------------------------
 
-    def _pump_blocks(self) -> None:
-        parser = self.parser
-        session = self.session
-        counts = session.service.stats.blocks
-        while self._running is None and not self._ended:
-            if self._closing:
-                self._end()  # closed (DISC, 812, a server DISC): what follows is not done
+    def _run(self, step: Step) -> None:
+        """Run ``step`` in a task; what the conversation hands out next, when it is done."""
+        conversation = self.conversation
+        assert conversation is not None
+        while step is not None:
+            task = _start(self._loop, step)
+            if not task.done():
+                task.add_done_callback(self._step_done)
                 return
-            try:
-                item = parser.next_block()
-            except ProtocolError as error:
-                self.block_since = None  # a block finished (refused): progress
-                session.protocol_error(error)
-                if error.fatal:
-                    self._discarding = True
-                    self._lose_framing()  # closing from here on
-                continue
-            if isinstance(item, Block):
-                self.block_since = None  # a block finished: progress
-                verb = item.verb
-                counts[verb if verb in KNOWN_VERBS else "other"] += 1
-                rest = session.handle(item)
-                if rest is not None:
-                    self._step(rest)
-            elif item is END:
-                self.close()
-                self._end()
-                return
-            else:  # the rest has not arrived
-                return
+            self._report(task)
+            step = conversation.resume()
+        self._wake_waiter()
+
+    def _step_done(self, task: asyncio.Task[None]) -> None:
+        self._report(task)
+        conversation = self.conversation
+        assert conversation is not None
+        finished = conversation.finished
+        self._run(conversation.resume())
+        if conversation.finished != finished:
+            self.block_since = None
+        self._read_again()
+        self._note_partial_block(time.monotonic())
+
+    def _report(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s: a handler failed", self.conn_id, exc_info=error)
 
     def _read_again(self) -> None:
         """Resume reading (after yielding the loop, or after a handler waited), unless a
         handler still waits with much input buffered."""
-        if (self._paused and not self._closing and not self._discarding
-                and self._transport is not None
-                and (self._running is None or self.parser.buffered <= PAUSE_AT)):
+        conversation = self.conversation
+        if (self._paused and self._transport is not None and conversation is not None
+                and conversation.open
+                and (not conversation.busy or conversation.parser.buffered <= PAUSE_AT)):
             self._paused = False
             self._transport.resume_reading()
 
     def _note_partial_block(self, now: float) -> None:
         """Start the slow-sender clock when a block is begun and nothing of ours holds it up."""
-        if self._running is not None or self._paused or self.parser.at_boundary:
+        conversation = self.conversation
+        if (conversation is None or conversation.busy or self._paused
+                or conversation.parser.at_boundary):
             self.block_since = None
         elif self.block_since is None:
             self.block_since = now
 
-    def _end(self) -> None:
-        self._ended = True
-        self._step(self._end_session())
-
-    async def _end_session(self) -> None:
-        try:
-            await self.session.end()
-        finally:
-            self._over = True
-            self._wake_waiter()
-
-    def _step(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` until it first waits; then let a task carry it on."""
-        try:
-            waiting = coro.send(None)
-        except StopIteration:
-            return
-        self._running = self._loop.create_task(_carry_on(coro, waiting))
-        self._running.add_done_callback(self._carried_on)
-
-    def _carried_on(self, task: asyncio.Task[None]) -> None:
-        self._running = None
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("%s: a handler failed", self.conn_id, exc_info=error)
-        self._pump()
-        self._read_again()
-        self._note_partial_block(time.monotonic())
-
-    def _take_nothing_more(self) -> None:
-        """Closing: no more writes here, and no more live deliveries to the session."""
-        self._closing = True
-        self.session.closing = True
-
-    # -- the Sink the session writes to ------------------------------------------------
+    # -- the Transport the conversation uses -------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self._closing:
+        if self._gone:
             return
         self._out.append(data)
         if not self._flush_scheduled:
@@ -236,49 +235,32 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if not self._out or self._transport is None:
+        transport = self._transport
+        if not self._out or transport is None:
             return
-        if self._transport.is_closing():
+        if transport.is_closing():
             self._out.clear()
             self._cut = True
             return
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
-        self._transport.write(data)
-        if self._transport.get_write_buffer_size() > self.server.config.max_output_buffer:
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._gate.max_output_buffer:
             log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
-                        self.conn_id, self._transport.get_write_buffer_size())
-            self._take_nothing_more()
+                        self.conn_id, transport.get_write_buffer_size())
             self._cut = True
-            self._transport.abort()
+            assert self.conversation is not None
+            self.conversation.close()  # the user takes nothing more: messages are stored
+            transport.abort()
 
     def close(self) -> None:
-        if self._closing:
-            return
         self._flush()
-        self._take_nothing_more()
         if self._transport is not None:
             self._transport.close()
 
-    async def drained(self) -> bool:
-        """Until everything written is with the kernel: True then (also when the
-        connection was closed gracefully meanwhile, which sends what was written
-        first); False when some of it may never be sent."""
-        self._flush()
-        transport = self._transport
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while transport is not None and not self._cut and transport.get_write_buffer_size():
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.005)
-        return transport is not None and not self._cut
-
-    # -- the server's part ------------------------------------------------------------
-
-    def _lose_framing(self) -> None:
+    def linger(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
         self._flush()
-        self._take_nothing_more()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -294,41 +276,49 @@ class Connection(asyncio.Protocol):
                 return
         self._loop.call_later(LINGER, transport.close)
 
+    async def drained(self) -> bool:
+        """Until everything written has reached the kernel: True then (also when the
+        connection was closed gracefully meanwhile, which sends what was written first);
+        False when some of it may never be sent."""
+        self._flush()
+        if self._writing_paused and not self._gone:
+            if self._drain_waiter is None:
+                self._drain_waiter = self._loop.create_future()
+            try:
+                async with asyncio.timeout(DRAIN_TIMEOUT):
+                    await asyncio.shield(self._drain_waiter)
+            except TimeoutError:
+                return False
+        return self._transport is not None and not self._cut
+
+    # -- the server's part ----------------------------------------------------------------------
+
     def say_goodbye(self, reason: str) -> None:
         """Server DISC to this connection, logged in or not, then close."""
-        self.session.disconnect(reason)
-        self.close()
+        if self.conversation is not None:
+            self._run(self.conversation.say_goodbye(reason))
+
+    def abort(self) -> None:
+        """Cut the connection at once (shutdown, once the grace period is over)."""
+        if self._transport is not None:
+            self._cut = True
+            self._transport.abort()
 
     async def wait_closed(self) -> None:
         """Until the connection is closed and its session has ended."""
-        if not (self._gone and self._over):
+        if not self._closed():
             if self._closed_waiter is None:
                 self._closed_waiter = self._loop.create_future()
             await self._closed_waiter
 
+    def _closed(self) -> bool:
+        return self._gone and (self.conversation is None or self.conversation.ended)
+
     def _wake_waiter(self) -> None:
-        waiter = self._closed_waiter
-        if self._gone and self._over and waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._closed():
+            _wake(self._closed_waiter)
 
 
-async def _carry_on(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
-    """Go on with a coroutine that was started by hand and is waiting on ``waiting``."""
-    try:
-        while True:
-            if waiting is None:
-                await asyncio.sleep(0)
-            else:
-                waiting._asyncio_future_blocking = False  # taken over, as Task.__step does
-                try:
-                    await waiting
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    pass  # the coroutine gets the error itself when it goes on
-            waiting = coro.send(None)
-    except StopIteration:
-        return
-    except asyncio.CancelledError:
-        coro.close()
-        raise
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)

@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from ..store import name_key
 
 log = logging.getLogger("imipd.control")
 
@@ -40,7 +42,8 @@ def _connectable(path: Path) -> bool:
         return True
 
 
-async def start(data_dir: Path, kick: Callable[[str, str], int]) -> asyncio.AbstractServer | None:
+async def start(data_dir: Path, kick: Callable[[str, str], Awaitable[int]]
+                ) -> asyncio.AbstractServer | None:
     """Listen on the control socket; refuse to share a data directory with a live server."""
     path = socket_path(data_dir)
     if len(str(path).encode()) > 100:
@@ -60,7 +63,7 @@ async def start(data_dir: Path, kick: Callable[[str, str], int]) -> asyncio.Abst
             if request.get("op") == "ping":
                 answer = {"ok": True}
             elif request.get("op") == "kick" and isinstance(request.get("user"), str):
-                count = kick(request["user"].lower(), str(request.get("reason", "")))
+                count = await kick(name_key(request["user"]), str(request.get("reason", "")))
                 answer = {"ok": True, "sessions": count}
             else:
                 answer = {"ok": False, "error": "unknown request"}

@@ -5,11 +5,18 @@ default. Nothing here knows about sockets or the meaning of blocks.
 """
 
 from .base import (
+    Accepted,
     Account,
+    AccountSummary,
+    Asked,
+    BlockChange,
     BlockedEntry,
     ContactEntry,
+    Credentials,
+    Granted,
     PendingRequest,
     SchemaError,
+    Snapshot,
     Store,
     StoredMessage,
     UserExists,
@@ -18,11 +25,18 @@ from .base import (
 )
 
 __all__ = [
+    "Accepted",
     "Account",
+    "AccountSummary",
+    "Asked",
+    "BlockChange",
     "BlockedEntry",
     "ContactEntry",
+    "Credentials",
+    "Granted",
     "PendingRequest",
     "SchemaError",
+    "Snapshot",
     "Store",
     "StoredMessage",
     "UserExists",

@@ -1,21 +1,36 @@
 """The body of each ``Store`` method as plain synchronous SQL over one connection.
 
-Each function runs inside a transaction opened by ``SqliteStore`` on its
-database thread, so it may read then write without races; none of them commits.
-Names arrive in any casing and are turned into keys here.
+Each function runs as one transaction opened by ``SqliteStore`` on its database
+thread; none of them commits. Names arrive in any casing and are turned into
+keys here.
+
+The bodies are written as they must be on an engine without a database-wide
+write lock: a rule that reads and then writes first locks the rows of the users
+it concerns (``_lock_users``, in key order, so two transactions on the same pair
+never deadlock), and inserts use ``ON CONFLICT``. Under SQLite the write
+transaction (``BEGIN IMMEDIATE``) already holds the database's lock, so the
+locking read is a plain read here; a PostgreSQL store writes it ``FOR UPDATE``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .base import (
+    Accepted,
     Account,
+    AccountSummary,
+    Asked,
+    BlockChange,
     BlockedEntry,
     ContactEntry,
+    Credentials,
+    Granted,
     PendingRequest,
+    Snapshot,
     StoredMessage,
     UserExists,
     WatchState,
@@ -34,43 +49,76 @@ class Db:
     box: PasswordBox
 
 
+def _lock_users(db: Db, *names: str) -> set[str]:
+    """Which of these users exist, their rows locked until the transaction ends."""
+    keys = sorted({name_key(name) for name in names})
+    marks = ", ".join("?" * len(keys))
+    rows = db.conn.execute(
+        f"SELECT key FROM users WHERE key IN ({marks}) ORDER BY key", keys
+    ).fetchall()
+    return {str(key) for (key,) in rows}
+
+
 # -- accounts ----------------------------------------------------------------
 
 
 def create_user(db: Db, name: str, password: str, nick: str) -> Account:
-    if _user_exists(db, name_key(name)):
+    account = _insert_user(db, name, password, nick)
+    if account is None:
         raise UserExists(name)
-    return _insert_user(db, name, password, nick)
+    return account
 
 
 def create_numbered_user(db: Db, password: str, nick: str, first: int) -> Account:
     if first < 0:
         raise ValueError(f"numbered accounts start at a number >= 0, not {first}")
-    number = max(first, _next_number(db))
-    while _user_exists(db, str(number)):
-        number += 1
-    account = _insert_user(db, str(number), password, nick)
     db.conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (_NEXT_NUMBER, str(number + 1)),
+        "INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
+        (_NEXT_NUMBER,),
     )
+    (counter,) = db.conn.execute(  # FOR UPDATE on a server engine: one number at a time
+        "SELECT value FROM meta WHERE key = ?", (_NEXT_NUMBER,)
+    ).fetchone()
+    number = max(first, int(counter))
+    while (account := _insert_user(db, str(number), password, nick)) is None:
+        number += 1  # taken by hand
+    db.conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(number + 1), _NEXT_NUMBER))
     return account
 
 
+_PROFILE = "SELECT name, nick, created_at FROM users"
+
+
 def get_user(db: Db, name: str) -> Account | None:
+    row = db.conn.execute(f"{_PROFILE} WHERE key = ?", (name_key(name),)).fetchone()
+    return None if row is None else Account(*row)
+
+
+def credentials(db: Db, name: str) -> Credentials | None:
     key = name_key(name)
     row = db.conn.execute(
-        "SELECT key, name, nick, password, created_at FROM users WHERE key = ?", (key,)
+        "SELECT name, nick, created_at, password FROM users WHERE key = ?", (key,)
     ).fetchone()
-    return None if row is None else _account(db, row)
+    if row is None:
+        return None
+    name, nick, created_at, sealed = row
+    return Credentials(Account(name, nick, created_at), db.box.decrypt(bytes(sealed), key))
 
 
-def list_users(db: Db) -> list[Account]:
-    rows = db.conn.execute(
-        "SELECT key, name, nick, password, created_at FROM users ORDER BY key"
-    ).fetchall()
-    return [_account(db, row) for row in rows]
+_SUMMARIES = (
+    "SELECT u.name, u.nick, (SELECT count(*) FROM messages AS m WHERE m.recipient = u.key), "
+    "u.created_at FROM users AS u"
+)
+
+
+def account_summaries(db: Db) -> list[AccountSummary]:
+    rows = db.conn.execute(f"{_SUMMARIES} ORDER BY u.key").fetchall()
+    return [AccountSummary(*row) for row in rows]
+
+
+def account_summary(db: Db, name: str) -> AccountSummary | None:
+    row = db.conn.execute(f"{_SUMMARIES} WHERE u.key = ?", (name_key(name),)).fetchone()
+    return None if row is None else AccountSummary(*row)
 
 
 def set_password(db: Db, name: str, password: str) -> bool:
@@ -85,66 +133,60 @@ def delete_user(db: Db, name: str) -> bool:
     return cursor.rowcount > 0
 
 
-def _user_exists(db: Db, key: str) -> bool:
-    return db.conn.execute("SELECT 1 FROM users WHERE key = ?", (key,)).fetchone() is not None
-
-
-def _insert_user(db: Db, name: str, password: str, nick: str) -> Account:
+def _insert_user(db: Db, name: str, password: str, nick: str) -> Account | None:
+    """The new account, or None when the name is taken (in any casing)."""
     key = name_key(name)
     created_at = time.time()
-    db.conn.execute(
-        "INSERT INTO users (key, name, nick, password, created_at) VALUES (?, ?, ?, ?, ?)",
+    cursor = db.conn.execute(
+        "INSERT INTO users (key, name, nick, password, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
         (key, name, nick, db.box.encrypt(password, key), created_at),
     )
-    return Account(name=name, nick=nick, password=password, created_at=created_at)
-
-
-def _next_number(db: Db) -> int:
-    row = db.conn.execute("SELECT value FROM meta WHERE key = ?", (_NEXT_NUMBER,)).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _account(db: Db, row: tuple[str, str, str, bytes, float]) -> Account:
-    key, name, nick, sealed, created_at = row
-    return Account(
-        name=name, nick=nick, password=db.box.decrypt(bytes(sealed), key), created_at=created_at
-    )
+    return Account(name, nick, created_at) if cursor.rowcount > 0 else None
 
 
 # -- contacts and permissions ------------------------------------------------------
 
 
-def watch_state(db: Db, watcher: str, target: str) -> WatchState | None:
-    row = db.conn.execute(
-        "SELECT state FROM watches WHERE watcher = ? AND target = ?",
-        (name_key(watcher), name_key(target)),
-    ).fetchone()
-    return None if row is None else WatchState(row[0])
-
-
-def put_request(db: Db, watcher: str, target: str, text: bytes, at: float) -> None:
-    pair = (name_key(watcher), name_key(target))
-    state = watch_state(db, *pair)
-    if state is WatchState.GRANTED or not _both_exist(db, *pair):
-        return
-    if state is WatchState.PENDING:
-        db.conn.execute(
-            "UPDATE watches SET request_text = ?, requested_at = ? "
-            "WHERE watcher = ? AND target = ?",
-            (text, at, *pair),
-        )
-        return
-    db.conn.execute(
+def ask(db: Db, watcher: str, target: str, text: bytes, at: float) -> Asked | None:
+    asker, asked = name_key(watcher), name_key(target)
+    if len(_lock_users(db, asker, asked)) < 2:
+        return None
+    granted_back = _grant(db, asked, asker)
+    cursor = db.conn.execute(
         "INSERT INTO watches (watcher, target, state, request_text, requested_at) "
-        "VALUES (?, ?, 'pending', ?, ?)",
-        (*pair, text, at),
+        "VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (watcher, target) DO UPDATE SET "
+        "request_text = excluded.request_text, requested_at = excluded.requested_at "
+        "WHERE watches.state = 'pending'",
+        (asker, asked, text, at),
+    )
+    return Asked(
+        granted_back=granted_back,
+        requested=cursor.rowcount > 0,
+        hidden=_is_blocked(db, asked, asker),
+        blocks_target=_is_blocked(db, asker, asked),
     )
 
 
-def grant(db: Db, watcher: str, target: str) -> bool:
+def grant(db: Db, watcher: str, target: str) -> Granted | None:
+    watcher_key, target_key = name_key(watcher), name_key(target)
+    if not _grant(db, watcher_key, target_key):
+        return None
+    return Granted(hidden=_is_blocked(db, target_key, watcher_key))
+
+
+def _grant(db: Db, watcher_key: str, target_key: str) -> bool:
     cursor = db.conn.execute(
         "UPDATE watches SET state = 'granted', request_text = NULL "
         "WHERE watcher = ? AND target = ? AND state = 'pending'",
+        (watcher_key, target_key),
+    )
+    return cursor.rowcount > 0
+
+
+def decline(db: Db, watcher: str, target: str) -> bool:
+    cursor = db.conn.execute(
+        "DELETE FROM watches WHERE watcher = ? AND target = ? AND state = 'pending'",
         (name_key(watcher), name_key(target)),
     )
     return cursor.rowcount > 0
@@ -158,52 +200,76 @@ def remove_watch(db: Db, watcher: str, target: str) -> bool:
     return cursor.rowcount > 0
 
 
+def set_blocked(db: Db, blocker: str, blocked: str, on: bool) -> BlockChange | None:
+    pair = (name_key(blocker), name_key(blocked))
+    if len(_lock_users(db, *pair)) < 2:
+        return None
+    if on:
+        sql = "INSERT INTO blocks (blocker, blocked) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    else:
+        sql = "DELETE FROM blocks WHERE blocker = ? AND blocked = ?"
+    changed = db.conn.execute(sql, pair).rowcount > 0
+    return BlockChange(changed=changed,
+                       watching=_watch_state(db, pair[1], pair[0]) is WatchState.GRANTED)
+
+
+def watch_state(db: Db, watcher: str, target: str) -> WatchState | None:
+    return _watch_state(db, name_key(watcher), name_key(target))
+
+
+def _watch_state(db: Db, watcher_key: str, target_key: str) -> WatchState | None:
+    row = db.conn.execute(
+        "SELECT state FROM watches WHERE watcher = ? AND target = ?", (watcher_key, target_key)
+    ).fetchone()
+    return None if row is None else WatchState(row[0])
+
+
+def is_blocked(db: Db, blocker: str, blocked: str) -> bool:
+    return _is_blocked(db, name_key(blocker), name_key(blocked))
+
+
+def _is_blocked(db: Db, blocker_key: str, blocked_key: str) -> bool:
+    row = db.conn.execute(
+        "SELECT 1 FROM blocks WHERE blocker = ? AND blocked = ?", (blocker_key, blocked_key)
+    ).fetchone()
+    return row is not None
+
+
 def watchers(db: Db, target: str) -> list[str]:
     rows = db.conn.execute(
-        "SELECT watcher FROM watches WHERE target = ? AND state = 'granted' ORDER BY watcher",
+        "SELECT w.watcher FROM watches AS w WHERE w.target = ? AND w.state = 'granted' "
+        "AND NOT EXISTS (SELECT 1 FROM blocks AS b WHERE b.blocker = w.target "
+        "AND b.blocked = w.watcher) ORDER BY w.watcher",
         (name_key(target),),
     ).fetchall()
-    return [str(row[0]) for row in rows]
+    return [str(key) for (key,) in rows]
 
 
 def contacts(db: Db, watcher: str) -> list[ContactEntry]:
     rows = db.conn.execute(
-        "SELECT u.name, u.nick, w.state FROM watches AS w JOIN users AS u ON u.key = w.target "
+        "SELECT u.name, u.nick, w.state, EXISTS (SELECT 1 FROM blocks AS b "
+        "WHERE b.blocker = w.target AND b.blocked = w.watcher) "
+        "FROM watches AS w JOIN users AS u ON u.key = w.target "
         "WHERE w.watcher = ? ORDER BY w.target",
         (name_key(watcher),),
     ).fetchall()
-    return [
-        ContactEntry(name=name, nick=nick, state=WatchState(state)) for name, nick, state in rows
-    ]
+    return [ContactEntry(name, nick, WatchState(state), bool(blocks))
+            for name, nick, state, blocks in rows]
 
 
 def pending_requests(db: Db, target: str) -> list[PendingRequest]:
+    return _requests(db, name_key(target), "")
+
+
+def _requests(db: Db, target_key: str, condition: str) -> list[PendingRequest]:
     rows = db.conn.execute(
         "SELECT u.name, u.nick, w.request_text, w.requested_at "
         "FROM watches AS w JOIN users AS u ON u.key = w.watcher "
-        "WHERE w.target = ? AND w.state = 'pending' ORDER BY w.requested_at, w.rowid",
-        (name_key(target),),
+        f"WHERE w.target = ? AND w.state = 'pending' {condition} "
+        "ORDER BY w.requested_at, w.rowid",
+        (target_key,),
     ).fetchall()
-    return [
-        PendingRequest(requester=name, nick=nick, text=bytes(text or b""), requested_at=at)
-        for name, nick, text, at in rows
-    ]
-
-
-def set_blocked(db: Db, blocker: str, blocked: str, on: bool) -> None:
-    pair = (name_key(blocker), name_key(blocked))
-    if not on:
-        db.conn.execute("DELETE FROM blocks WHERE blocker = ? AND blocked = ?", pair)
-    elif _both_exist(db, *pair):
-        db.conn.execute("INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)", pair)
-
-
-def is_blocked(db: Db, blocker: str, blocked: str) -> bool:
-    row = db.conn.execute(
-        "SELECT 1 FROM blocks WHERE blocker = ? AND blocked = ?",
-        (name_key(blocker), name_key(blocked)),
-    ).fetchone()
-    return row is not None
+    return [PendingRequest(name, nick, bytes(text or b""), at) for name, nick, text, at in rows]
 
 
 def blocked(db: Db, blocker: str) -> list[BlockedEntry]:
@@ -212,36 +278,39 @@ def blocked(db: Db, blocker: str) -> list[BlockedEntry]:
         "WHERE b.blocker = ? ORDER BY b.blocked",
         (name_key(blocker),),
     ).fetchall()
-    return [BlockedEntry(name=name, nick=nick) for name, nick in rows]
+    return [BlockedEntry(name, nick) for name, nick in rows]
 
 
-def blocked_by(db: Db, blocked: str) -> list[str]:
-    rows = db.conn.execute(
-        "SELECT blocker FROM blocks WHERE blocked = ? ORDER BY blocker", (name_key(blocked),)
-    ).fetchall()
-    return [key for (key,) in rows]
-
-
-def _both_exist(db: Db, first: str, second: str) -> bool:
-    return _user_exists(db, first) and _user_exists(db, second)
+def snapshot(db: Db, key: str) -> Snapshot:
+    key = name_key(key)
+    blocks = db.conn.execute("SELECT blocked FROM blocks WHERE blocker = ?", (key,)).fetchall()
+    return Snapshot(
+        blocks=frozenset(str(blocked) for (blocked,) in blocks),
+        watchers=tuple(watchers(db, key)),
+        contacts=tuple(contacts(db, key)),
+        requests=tuple(_requests(db, key, "AND NOT EXISTS (SELECT 1 FROM blocks AS b "
+                                          "WHERE b.blocker = w.target AND b.blocked = w.watcher)")),
+    )
 
 
 # -- stored messages -------------------------------------------------------------
 
 
-def store_message(db: Db, sender: str, recipient: str, body: bytes, at: float) -> int:
-    recipient_key = name_key(recipient)
-    if not _user_exists(db, recipient_key):
-        raise LookupError(f"no account {recipient!r} to store a message for")
-    row = db.conn.execute("SELECT name FROM users WHERE key = ?", (name_key(sender),)).fetchone()
-    sender_name = sender if row is None else str(row[0])
-    cursor = db.conn.execute(
+def accept_message(db: Db, sender: str, recipient: str, body: bytes, at: float,
+                   cap: int) -> Accepted:
+    recipient_key, sender_key = name_key(recipient), name_key(sender)
+    if recipient_key not in _lock_users(db, recipient_key):  # one sender at a time: the cap
+        return Accepted.NO_SUCH_USER
+    if _is_blocked(db, recipient_key, sender_key):
+        return Accepted.BLOCKED
+    if _count(db, recipient_key) >= cap:
+        return Accepted.FULL
+    row = db.conn.execute("SELECT name FROM users WHERE key = ?", (sender_key,)).fetchone()
+    db.conn.execute(
         "INSERT INTO messages (recipient, sender, body, accepted_at) VALUES (?, ?, ?, ?)",
-        (recipient_key, sender_name, body, at),
+        (recipient_key, sender if row is None else str(row[0]), body, at),
     )
-    if cursor.lastrowid is None:  # cannot happen after an INSERT into a rowid table
-        raise RuntimeError("SQLite gave no id for a stored message")
-    return cursor.lastrowid
+    return Accepted.STORED
 
 
 def stored_messages(db: Db, recipient: str, limit: int) -> list[StoredMessage]:
@@ -252,24 +321,30 @@ def stored_messages(db: Db, recipient: str, limit: int) -> list[StoredMessage]:
         "WHERE recipient = ? ORDER BY id LIMIT ?",
         (name_key(recipient), limit),
     ).fetchall()
-    return [
-        StoredMessage(id=id_, sender=sender, body=bytes(body), accepted_at=at)
-        for id_, sender, body, at in rows
-    ]
+    return [StoredMessage(id_, sender, bytes(body), at) for id_, sender, body, at in rows]
 
 
-def delete_messages(db: Db, recipient: str, up_to_id: int) -> int:
-    cursor = db.conn.execute(
-        "DELETE FROM messages WHERE recipient = ? AND id <= ?", (name_key(recipient), up_to_id)
-    )
-    return cursor.rowcount
+def delete_messages(db: Db, recipient: str, ids: Sequence[int]) -> int:
+    key = name_key(recipient)
+    deleted = 0
+    for start in range(0, len(ids), 500):  # within SQLite's limit of bound parameters
+        chunk = list(ids[start:start + 500])
+        marks = ", ".join("?" * len(chunk))
+        deleted += db.conn.execute(
+            f"DELETE FROM messages WHERE recipient = ? AND id IN ({marks})", (key, *chunk)
+        ).rowcount
+    return deleted
 
 
 def count_stored(db: Db, recipient: str | None) -> int:
     if recipient is None:
         row = db.conn.execute("SELECT count(*) FROM messages").fetchone()
-    else:
-        row = db.conn.execute(
-            "SELECT count(*) FROM messages WHERE recipient = ?", (name_key(recipient),)
-        ).fetchone()
+        return int(row[0])
+    return _count(db, name_key(recipient))
+
+
+def _count(db: Db, recipient_key: str) -> int:
+    row = db.conn.execute(
+        "SELECT count(*) FROM messages WHERE recipient = ?", (recipient_key,)
+    ).fetchone()
     return int(row[0])

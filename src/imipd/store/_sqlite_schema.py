@@ -72,11 +72,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes."""
 
 
-def db_path(data_dir: Path) -> Path:
-    """Where the database of a data directory lives."""
-    return data_dir / DB_FILE_NAME
-
-
 def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """Open (creating, mode 0600) the database file with imipd's connection settings.
 
@@ -232,12 +227,11 @@ def _verify_any_password(conn: sqlite3.Connection, box: PasswordBox) -> None:
         box.decrypt(bytes(row[1]), str(row[0]))
 
 
-def schema_status(data_dir: Path) -> tuple[int, int]:
+def schema_status(path: Path) -> tuple[int, int]:
     """(version in the file, version this code needs); (0, n) when there is no file yet.
 
     Synchronous and read-only, for ``imipd check``.
     """
-    path = db_path(data_dir)
     if not path.exists():
         return 0, SCHEMA_VERSION
     conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
@@ -248,13 +242,13 @@ def schema_status(data_dir: Path) -> tuple[int, int]:
         conn.close()
 
 
-def upgrade_schema(data_dir: Path, *, synchronous: str = "full") -> tuple[int, int]:
+def upgrade_schema(path: Path, *, synchronous: str = "full") -> tuple[int, int]:
     """Apply the missing migrations in one transaction: ``imipd db upgrade``.
 
     Returns (version before, version after). Raises ``SchemaError`` when the file is
     newer than this code or is not an imipd database.
     """
-    conn = connect(db_path(data_dir), synchronous)
+    conn = connect(path, synchronous)
     try:
         before = prepare_schema(conn, upgrade=True)
         return before, user_version(conn)

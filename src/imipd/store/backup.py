@@ -47,12 +47,12 @@ def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(users), int(messages)
 
 
-def create_backup(data_dir: Path, dest: Path) -> BackupInfo:
-    """Snapshot ``data_dir`` into the new file ``dest`` (refuses to overwrite it)."""
-    db_file = data_dir / DB_FILE_NAME
+def create_backup(db_file: Path, key_dir: Path, dest: Path) -> BackupInfo:
+    """Snapshot the database ``db_file`` and the key of ``key_dir`` into the new file ``dest``
+    (refuses to overwrite it)."""
     if not db_file.is_file():
-        raise BackupError(f"no database in {data_dir}")
-    key = read_key(key_path(data_dir))
+        raise BackupError(f"no database at {db_file}")
+    key = read_key(key_path(key_dir))
     if dest.exists():
         raise BackupError(f"{dest} exists already: choose a new file name")
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".imipd-backup-") as tmp:
@@ -73,7 +73,7 @@ def create_backup(data_dir: Path, dest: Path) -> BackupInfo:
         with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
             _add_bytes(tar, MANIFEST, manifest)
             tar.add(snapshot, arcname=DB_FILE_NAME)
-            _add_bytes(tar, KEY_FILE_NAME, key_path(data_dir).read_bytes())
+            _add_bytes(tar, KEY_FILE_NAME, key_path(key_dir).read_bytes())
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, dest)
@@ -126,19 +126,21 @@ def read_backup(path: Path, into: Path) -> BackupInfo:
     return BackupInfo(version, users, messages, float(manifest.get("created_at", 0)))
 
 
-def restore_backup(path: Path, data_dir: Path, *, force: bool) -> BackupInfo:
-    """Put a backup in place as ``data_dir``'s data; existing data needs ``force``."""
-    db_file = data_dir / DB_FILE_NAME
-    if (db_file.exists() or key_path(data_dir).exists()) and not force:
-        raise BackupError(f"{data_dir} holds data already: use --force to replace it")
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as tmp:
+def restore_backup(path: Path, db_file: Path, key_dir: Path, *, force: bool) -> BackupInfo:
+    """Put a backup in place as the database ``db_file`` and the key of ``key_dir``;
+    existing data needs ``force``."""
+    if (db_file.exists() or key_path(key_dir).exists()) and not force:
+        where = key_dir if db_file.parent == key_dir else f"{db_file} or {key_dir}"
+        raise BackupError(f"{where} holds data already: use --force to replace it")
+    for directory in {db_file.parent, key_dir}:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=db_file.parent, prefix=".restore-") as tmp:
         staged = Path(tmp)
         info = read_backup(path, staged)
         for suffix in ("-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
-                (data_dir / (DB_FILE_NAME + suffix)).unlink()
-        os.replace(staged / KEY_FILE_NAME, key_path(data_dir))
+                db_file.with_name(db_file.name + suffix).unlink()
+        shutil.move(staged / KEY_FILE_NAME, key_path(key_dir))  # renamed when it can be
         os.replace(staged / DB_FILE_NAME, db_file)
     conn = sqlite3.connect(db_file)
     try:

@@ -9,13 +9,17 @@ is one transaction: when it returns, its effect is durable (committed).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..protocol import ascii_lower
+
 
 def name_key(name: str) -> str:
-    """The key a user name is stored and matched under."""
-    return name.lower()
+    """The key a user name is stored and matched under: lower case, in ASCII only (a
+    name with any other character is no valid user name, and matches only itself)."""
+    return ascii_lower(name)
 
 
 class UserExists(Exception):
@@ -35,11 +39,10 @@ class WatchState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A user account; ``password`` is the plain password (kept encrypted at rest)."""
+    """A user account as everyone may see it: never the password (``Credentials``)."""
 
     name: str
     nick: str
-    password: str
     created_at: float
     key: str = field(init=False, repr=False, compare=False)
     """The name's key (looked up on every relayed message: computed once)."""
@@ -49,12 +52,33 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """An account with its password: what a login checks, and nothing else reads."""
+
+    account: Account
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """What operators see of an account in a listing: never the password."""
+
+    name: str
+    nick: str
+    waiting: int
+    """Stored messages waiting for the user's next login."""
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ContactEntry:
     """One user on a watcher's buddy list."""
 
     name: str
     nick: str
     state: WatchState
+    blocks_watcher: bool = False
+    """The contact blocks the watcher, who therefore sees them offline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +106,8 @@ class StoredMessage:
     """A message accepted for a recipient who was not online."""
 
     id: int
-    """Increasing in the order messages were accepted."""
+    """Orders the messages of a recipient as they were accepted (ids of messages accepted
+    at the same time by different transactions need not commit in id order)."""
     sender: str
     """The sender's name as created."""
     body: bytes
@@ -90,11 +115,73 @@ class StoredMessage:
     """Unix time when the server accepted it."""
 
 
-class Store(Protocol):
-    """Durable state of the service. Every method commits before it returns.
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What ``Store.ask`` did."""
 
-    Names passed in may have any casing; unknown users are not an error unless
-    a method says so (it then returns False or None).
+    granted_back: bool
+    """The target had asked the asker: asking back granted that request."""
+    requested: bool
+    """A request is now pending (False: the asker was already granted)."""
+    hidden: bool
+    """The target blocks the asker: the request is never shown to them."""
+    blocks_target: bool
+    """The asker blocks the target (who, granted back, sees the asker offline)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """A pending request turned into a permission."""
+
+    hidden: bool
+    """The one who granted blocks the watcher (who sees them offline)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange:
+    """What ``Store.set_blocked`` did."""
+
+    changed: bool
+    """False when the block was already as asked."""
+    watching: bool
+    """The blocked user is granted to watch the blocker."""
+
+
+class Accepted(enum.Enum):
+    """What became of a message handed to ``Store.accept_message``."""
+
+    STORED = "stored"
+    """Committed for later delivery."""
+    BLOCKED = "blocked"
+    """The recipient blocks the sender: dropped (the sender is answered as if stored)."""
+    FULL = "full"
+    """The recipient has as many messages waiting as the cap allows: refused."""
+    NO_SUCH_USER = "no such user"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the first ``STAT`` of a session shows and needs, read in one transaction."""
+
+    blocks: frozenset[str]
+    """Keys of the users this user blocks."""
+    watchers: tuple[str, ...]
+    """Keys of the users granted to watch this user and not blocked by them, ordered."""
+    contacts: tuple[ContactEntry, ...]
+    """This user's buddy list, ordered by key."""
+    requests: tuple[PendingRequest, ...]
+    """Requests waiting for this user's answer, oldest first, but for those from users
+    this user blocks."""
+
+
+class Store(Protocol):
+    """Durable state of the service: one method, one transaction, one rule.
+
+    Every method commits before it returns and is correct when other transactions run
+    at the same time on an engine without a database-wide write lock (rows are locked
+    with ``SELECT … FOR UPDATE`` in key order, inserts are ``INSERT … ON CONFLICT``).
+    Names passed in may have any casing; unknown users are not an error unless a
+    method says so.
     """
 
     # -- accounts --------------------------------------------------------
@@ -110,11 +197,19 @@ class Store(Protocol):
         ...
 
     async def get_user(self, name: str) -> Account | None:
-        """The account, or None."""
+        """The account (its public profile), or None."""
         ...
 
-    async def list_users(self) -> list[Account]:
-        """Every account, ordered by key."""
+    async def credentials(self, name: str) -> Credentials | None:
+        """The account with its password, for a login only; None when there is none."""
+        ...
+
+    async def account_summaries(self) -> list[AccountSummary]:
+        """Every account with its count of waiting messages, ordered by key."""
+        ...
+
+    async def account_summary(self, name: str) -> AccountSummary | None:
+        """One account with its count of waiting messages, or None."""
         ...
 
     async def set_password(self, name: str, password: str) -> bool:
@@ -128,25 +223,44 @@ class Store(Protocol):
         ...
 
     # -- contacts and permissions -----------------------------------------
+    async def ask(self, watcher: str, target: str, text: bytes, at: float) -> Asked | None:
+        """``watcher`` asks to watch ``target`` (IMIP.md §3.4); None when either user does
+        not exist.
+
+        A pending request of ``target`` to watch ``watcher`` is granted first (asking
+        back). Then, unless ``watcher`` is already granted, the request is recorded, or
+        its text and time replaced when one was pending. Two users asking each other at
+        the same time both end up granted."""
+        ...
+
+    async def grant(self, watcher: str, target: str) -> Granted | None:
+        """``target`` grants ``watcher``'s pending request; None when none was pending."""
+        ...
+
+    async def decline(self, watcher: str, target: str) -> bool:
+        """``target`` declines ``watcher``'s pending request (deleted: it may be asked
+        again); False when none was pending. A permission already given stays."""
+        ...
+
+    async def remove_watch(self, watcher: str, target: str) -> bool:
+        """``watcher`` stops watching ``target`` (request or permission); False when absent."""
+        ...
+
+    async def set_blocked(self, blocker: str, blocked: str, on: bool) -> BlockChange | None:
+        """Block or unblock a user; None when either user does not exist."""
+        ...
+
     async def watch_state(self, watcher: str, target: str) -> WatchState | None:
         """Whether ``watcher`` has asked for / been granted ``target``'s presence."""
         ...
 
-    async def put_request(self, watcher: str, target: str, text: bytes, at: float) -> None:
-        """Record (or replace the text and time of) a pending request; never downgrades
-        a grant. Does nothing when either user does not exist."""
-        ...
-
-    async def grant(self, watcher: str, target: str) -> bool:
-        """Turn a pending request into a permission; False when none was pending."""
-        ...
-
-    async def remove_watch(self, watcher: str, target: str) -> bool:
-        """Delete a request or a permission (decline, or stop watching); False when absent."""
+    async def is_blocked(self, blocker: str, blocked: str) -> bool:
+        """Whether ``blocker`` blocks ``blocked``."""
         ...
 
     async def watchers(self, target: str) -> list[str]:
-        """Keys of the users granted to watch ``target``, ordered by key."""
+        """Keys of the users granted to watch ``target`` and not blocked by ``target``,
+        ordered: who is shown ``target``'s presence."""
         ...
 
     async def contacts(self, watcher: str) -> list[ContactEntry]:
@@ -157,39 +271,34 @@ class Store(Protocol):
         """Requests waiting for ``target``'s answer, oldest first."""
         ...
 
-    async def set_blocked(self, blocker: str, blocked: str, on: bool) -> None:
-        """Block or unblock a user (idempotent). Blocking a user who does not exist
-        does nothing."""
-        ...
-
-    async def is_blocked(self, blocker: str, blocked: str) -> bool:
-        """Whether ``blocker`` blocks ``blocked``."""
-        ...
-
     async def blocked(self, blocker: str) -> list[BlockedEntry]:
         """``blocker``'s block list, ordered by key."""
         ...
 
-    async def blocked_by(self, blocked: str) -> list[str]:
-        """Keys of the users who block ``blocked``, ordered."""
+    async def snapshot(self, key: str) -> Snapshot:
+        """What the first ``STAT`` of ``key``'s session shows, in one transaction."""
         ...
 
     # -- stored messages ----------------------------------------------------
-    async def store_message(self, sender: str, recipient: str, body: bytes, at: float) -> int:
-        """Keep a message for later delivery; returns its id. Committed on return.
+    async def accept_message(
+        self, sender: str, recipient: str, body: bytes, at: float, cap: int
+    ) -> Accepted:
+        """Keep a message for later delivery unless the recipient blocks the sender or
+        already has ``cap`` messages waiting; committed on return when ``STORED``.
 
         ``sender`` is recorded as its account's name as created (as given when it has
-        no account). Raises ``LookupError`` when ``recipient`` has no account."""
+        no account). Senders at the same time never take the recipient past ``cap``."""
         ...
 
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
-        """The oldest ``limit`` messages waiting for ``recipient``, in acceptance order.
+        """The oldest ``limit`` messages waiting for ``recipient``, in id order.
 
         Raises ``ValueError`` for a negative ``limit``."""
         ...
 
-    async def delete_messages(self, recipient: str, up_to_id: int) -> int:
-        """Delete ``recipient``'s stored messages with id <= ``up_to_id``; returns how many."""
+    async def delete_messages(self, recipient: str, ids: Sequence[int]) -> int:
+        """Delete exactly these messages of ``recipient`` (those that were delivered);
+        returns how many were there."""
         ...
 
     async def count_stored(self, recipient: str | None = None) -> int:

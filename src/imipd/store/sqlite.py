@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
@@ -26,17 +26,23 @@ from ._sqlite_schema import (
     check_key,
     check_synchronous,
     connect,
-    db_path,
     prepare_schema,
     schema_status,
     transaction,
     upgrade_schema,
 )
 from .base import (
+    Accepted,
     Account,
+    AccountSummary,
+    Asked,
+    BlockChange,
     BlockedEntry,
     ContactEntry,
+    Credentials,
+    Granted,
     PendingRequest,
+    Snapshot,
     Store,
     StoredMessage,
     WatchState,
@@ -55,25 +61,26 @@ T = TypeVar("T")
 class SqliteStore:
     """``Store`` on an SQLite file, with all disk work on one dedicated thread.
 
-    Build it with ``await SqliteStore.open(data_dir)``; the method contracts are
-    those documented on ``Store``. Two backend-specific behaviours: ``store_message``
-    raises ``LookupError`` when the recipient has no account, and reading a password
-    raises ``keyfile.DecryptError`` when ``secret.key`` is not the database's key.
+    Build it with ``await SqliteStore.open(database, key_dir)``; the method contracts are
+    those documented on ``Store``. Reading a password (``credentials``) raises
+    ``keyfile.DecryptError`` when ``secret.key`` is not the database's key.
     A cancelled call still runs (and commits) on the thread.
     """
 
-    def __init__(self, thread: DbThread, db: ops.Db, data_dir: Path) -> None:
+    def __init__(self, thread: DbThread, db: ops.Db, path: Path) -> None:
         """Private: use ``open``, which creates ``db`` on ``thread``."""
         self._thread = thread
         self._db = db
-        self._data_dir = data_dir
+        self.path = path
+        """The database file."""
         self._closed = False
 
     @classmethod
     async def open(
-        cls, data_dir: Path, *, synchronous: str = "full", upgrade: bool = False
+        cls, database: Path, key_dir: Path, *, synchronous: str = "full", upgrade: bool = False
     ) -> SqliteStore:
-        """Open (creating on first run) the store of ``data_dir``.
+        """Open (creating on first run) the database file ``database``, whose passwords are
+        encrypted with the key in ``key_dir`` (the data directory; created when missing).
 
         ``synchronous`` is SQLite's durability setting, "full" or "normal". With
         ``upgrade`` an older schema is migrated instead of refused. Raises
@@ -83,17 +90,20 @@ class SqliteStore:
         check_synchronous(synchronous)
         thread = DbThread("imipd-sqlite")
         try:
-            db = await thread.run(_open_db, data_dir, synchronous, upgrade)
+            db = await thread.run(_open_db, database, key_dir, synchronous, upgrade)
         except BaseException:
             await thread.stop()
             raise
-        log.info("opened %s", db_path(data_dir))
-        return cls(thread, db, data_dir)
+        log.info("opened %s", database)
+        return cls(thread, db, database)
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return db_path(self._data_dir)
+    @classmethod
+    async def open_data_dir(cls, data_dir: Path, *, synchronous: str = "full",
+                            upgrade: bool = False) -> SqliteStore:
+        """Open the store of a data directory as laid out by default: its database
+        ``imipd.sqlite3`` and its key, side by side."""
+        return await cls.open(data_dir / DB_FILE_NAME, data_dir, synchronous=synchronous,
+                              upgrade=upgrade)
 
     async def close(self) -> None:
         """Let queued calls finish, close the connection, stop the thread. Idempotent."""
@@ -143,8 +153,14 @@ class SqliteStore:
     async def get_user(self, name: str) -> Account | None:
         return await self._read(ops.get_user, name)
 
-    async def list_users(self) -> list[Account]:
-        return await self._read(ops.list_users)
+    async def credentials(self, name: str) -> Credentials | None:
+        return await self._read(ops.credentials, name)
+
+    async def account_summaries(self) -> list[AccountSummary]:
+        return await self._read(ops.account_summaries)
+
+    async def account_summary(self, name: str) -> AccountSummary | None:
+        return await self._read(ops.account_summary, name)
 
     async def set_password(self, name: str, password: str) -> bool:
         return await self._write(ops.set_password, name, password)
@@ -154,17 +170,26 @@ class SqliteStore:
 
     # -- contacts and permissions -----------------------------------------------
 
-    async def watch_state(self, watcher: str, target: str) -> WatchState | None:
-        return await self._read(ops.watch_state, watcher, target)
+    async def ask(self, watcher: str, target: str, text: bytes, at: float) -> Asked | None:
+        return await self._write(ops.ask, watcher, target, text, at)
 
-    async def put_request(self, watcher: str, target: str, text: bytes, at: float) -> None:
-        await self._write(ops.put_request, watcher, target, text, at)
-
-    async def grant(self, watcher: str, target: str) -> bool:
+    async def grant(self, watcher: str, target: str) -> Granted | None:
         return await self._write(ops.grant, watcher, target)
+
+    async def decline(self, watcher: str, target: str) -> bool:
+        return await self._write(ops.decline, watcher, target)
 
     async def remove_watch(self, watcher: str, target: str) -> bool:
         return await self._write(ops.remove_watch, watcher, target)
+
+    async def set_blocked(self, blocker: str, blocked: str, on: bool) -> BlockChange | None:
+        return await self._write(ops.set_blocked, blocker, blocked, on)
+
+    async def watch_state(self, watcher: str, target: str) -> WatchState | None:
+        return await self._read(ops.watch_state, watcher, target)
+
+    async def is_blocked(self, blocker: str, blocked: str) -> bool:
+        return await self._read(ops.is_blocked, blocker, blocked)
 
     async def watchers(self, target: str) -> list[str]:
         return await self._read(ops.watchers, target)
@@ -175,40 +200,36 @@ class SqliteStore:
     async def pending_requests(self, target: str) -> list[PendingRequest]:
         return await self._read(ops.pending_requests, target)
 
-    async def set_blocked(self, blocker: str, blocked: str, on: bool) -> None:
-        await self._write(ops.set_blocked, blocker, blocked, on)
-
-    async def is_blocked(self, blocker: str, blocked: str) -> bool:
-        return await self._read(ops.is_blocked, blocker, blocked)
-
     async def blocked(self, blocker: str) -> list[BlockedEntry]:
         return await self._read(ops.blocked, blocker)
 
-    async def blocked_by(self, blocked: str) -> list[str]:
-        return await self._read(ops.blocked_by, blocked)
+    async def snapshot(self, key: str) -> Snapshot:
+        return await self._read(ops.snapshot, key)
 
     # -- stored messages ------------------------------------------------------------
 
-    async def store_message(self, sender: str, recipient: str, body: bytes, at: float) -> int:
-        return await self._write(ops.store_message, sender, recipient, body, at)
+    async def accept_message(
+        self, sender: str, recipient: str, body: bytes, at: float, cap: int
+    ) -> Accepted:
+        return await self._write(ops.accept_message, sender, recipient, body, at, cap)
 
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
         return await self._read(ops.stored_messages, recipient, limit)
 
-    async def delete_messages(self, recipient: str, up_to_id: int) -> int:
-        return await self._write(ops.delete_messages, recipient, up_to_id)
+    async def delete_messages(self, recipient: str, ids: Sequence[int]) -> int:
+        return await self._write(ops.delete_messages, recipient, ids)
 
     async def count_stored(self, recipient: str | None = None) -> int:
         return await self._read(ops.count_stored, recipient)
 
 
-def _open_db(data_dir: Path, synchronous: str, upgrade: bool) -> ops.Db:
+def _open_db(database: Path, key_dir: Path, synchronous: str, upgrade: bool) -> ops.Db:
     """Runs on the database thread: key, connection, schema, key check."""
-    box = PasswordBox(load_or_create_key(data_dir), source=key_path(data_dir))
-    conn = connect(db_path(data_dir), synchronous)
+    box = PasswordBox(load_or_create_key(key_dir), source=key_path(key_dir))
+    conn = connect(database, synchronous)
     try:
         prepare_schema(conn, upgrade=upgrade)
-        check_key(conn, box, db_path(data_dir))
+        check_key(conn, box, database)
     except BaseException:
         conn.close()
         raise

@@ -25,8 +25,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core import Phase, accounts
-from ..store import Account, name_key
+from ..core import accounts
+from ..protocol import reasons
+from ..store import Account, AccountSummary, name_key
 from .context import WebContext, client_address, context
 
 log = logging.getLogger("imipd.web.api")
@@ -92,10 +93,14 @@ def _drop(ctx: WebContext) -> accounts.DropSessions:
     return ctx.service.kick
 
 
-def _account_json(ctx: WebContext, summary: accounts.AccountSummary) -> dict[str, Any]:
+def _account_json(summary: AccountSummary, online: frozenset[str]) -> dict[str, Any]:
     return {"name": summary.name, "nick": summary.nick, "waiting": summary.waiting,
-            "created_at": summary.created_at,
-            "online": ctx.service.router.get(name_key(summary.name)) is not None}
+            "created_at": summary.created_at, "online": name_key(summary.name) in online}
+
+
+def _online(ctx: WebContext) -> frozenset[str]:
+    """Keys of the users with a live session on this node."""
+    return frozenset(name_key(info.name) for info in ctx.service.router.sessions())
 
 
 def _created_json(account: Account) -> dict[str, Any]:
@@ -104,7 +109,8 @@ def _created_json(account: Account) -> dict[str, Any]:
 
 async def list_users(request: web.Request) -> web.Response:
     ctx = context(request)
-    users = [_account_json(ctx, s) for s in await accounts.summaries(ctx.service.store)]
+    online = _online(ctx)
+    users = [_account_json(s, online) for s in await accounts.summaries(ctx.service.store)]
     return web.json_response({"users": users})
 
 
@@ -129,7 +135,7 @@ async def create_user(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     ctx = context(request)
     summary = await accounts.summary(ctx.service.store, request.match_info["name"])
-    return web.json_response(_account_json(ctx, summary))
+    return web.json_response(_account_json(summary, _online(ctx)))
 
 
 async def delete_user(request: web.Request) -> web.Response:
@@ -153,22 +159,22 @@ async def set_password(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     ctx = context(request)
     sessions = [{
-        "name": session.name,
-        "nick": session.account.nick if session.account else "",
-        "online": session.phase is Phase.ONLINE,
-        "presence": session.presence if session.phase is Phase.ONLINE else None,
-        "peer": session.sink.peer,
-        "connection": session.sink.conn_id,
-    } for session in ctx.service.router if session.account is not None]
+        "name": info.name,
+        "nick": info.nick,
+        "online": info.online,
+        "presence": info.presence,
+        "peer": info.origin,
+        "connection": info.connection,
+    } for info in ctx.service.router.sessions()]
     return web.json_response({"sessions": sorted(sessions, key=lambda s: str(s["name"]).lower())})
 
 
 async def kick_session(request: web.Request) -> web.Response:
     ctx = context(request)
     name = request.match_info["name"]
-    reason = request.query.get("reason", "").strip() or "disconnected by an operator"
+    reason = request.query.get("reason", "").strip() or reasons.OPERATOR
     reason = "".join(ch for ch in reason if ch >= " ")[:MAX_REASON]
-    dropped = ctx.service.kick(name_key(name), reason)
+    dropped = await ctx.service.kick(name_key(name), reason)
     if not dropped:
         raise accounts.NoSuchAccount(f"{name} has no live session")
     log.info("admin API: dropped the session of %s (from %s)", name, client_address(request))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ..core import Service
+from ..imip import WireStats
 from . import api, health, register
 from .context import CONTEXT, WebContext, WebSettings, context
 from .csrf import CsrfGuard
@@ -57,12 +58,12 @@ async def index(request: web.Request) -> web.Response:
 
 
 def build_app(service: Service, settings: WebSettings, *, imip_listening: Callable[[], bool],
-              connections: Callable[[], int]) -> web.Application:
+              connections: Callable[[], int], wire: WireStats) -> web.Application:
     """The application with every route, sharing one ``WebContext``."""
     app = web.Application(client_max_size=MAX_REQUEST)
     app[CONTEXT] = WebContext(
         service=service, settings=settings, imip_listening=imip_listening,
-        connections=connections, metrics=WebMetrics(service, connections),
+        connections=connections, metrics=WebMetrics(service, connections, wire),
         csrf=CsrfGuard(settings.csrf_secret), signups=SignupLimit(settings.signups_per_hour))
     app.add_routes([web.get("/", index), *register.routes(),
                     web.get("/healthz", health.healthz), web.get("/metrics", metrics)])
@@ -75,9 +76,10 @@ class WebSide:
     """The HTTP listener of one server: ``start`` binds it, ``stop`` closes it."""
 
     def __init__(self, service: Service, settings: WebSettings, *,
-                 imip_listening: Callable[[], bool], connections: Callable[[], int]) -> None:
+                 imip_listening: Callable[[], bool], connections: Callable[[], int],
+                 wire: WireStats) -> None:
         self.app = build_app(service, settings, imip_listening=imip_listening,
-                             connections=connections)
+                             connections=connections, wire=wire)
         self.settings = settings
         self._runner: web.AppRunner | None = None
 

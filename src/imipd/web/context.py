@@ -23,21 +23,26 @@ from .ratelimit import SignupLimit
 
 @dataclass(frozen=True)
 class WebSettings:
-    """The web side's part of the configuration (built by the server from ``Config``)."""
+    """The web side's part of the configuration (built by the server from ``Config``, which
+    holds every default)."""
 
     imip_port: int
     """The IMIP port people connect to (the bound one)."""
-    registration: bool = True
+    service_display_name: str
+    public_url: str
+    """The Registration URL HELO advertises (decided by the server once both listeners
+    are bound)."""
+    registration: bool
     """Whether people may sign up on ``/register``."""
-    first_number: int = 1000000
+    first_number: int
     """The first account number self-registration hands out."""
-    signups_per_hour: int = 5
+    signups_per_hour: int
     """Sign-ups per client address per hour."""
-    trust_forwarded_for: bool = False
+    trust_forwarded_for: bool
     """Take the client address from ``X-Forwarded-For`` (behind a trusted reverse proxy)."""
-    admin_token: str = ""
+    admin_token: str
     """Bearer token of ``/api/``; empty: the API answers 404."""
-    csrf_secret: bytes = b""
+    csrf_secret: bytes
     """Key of the sign-up form's CSRF tokens; empty: a fresh one for this process."""
 
 
@@ -55,8 +60,8 @@ class WebContext:
 
     @property
     def public_url(self) -> str:
-        """The Registration URL HELO advertises (the one place it is decided: the core)."""
-        return self.service.settings.public_url
+        """The Registration URL HELO advertises."""
+        return self.settings.public_url
 
     @property
     def public_host(self) -> str:

@@ -17,11 +17,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..core import Service
-from ..core.stats import MESSAGE_RESULTS
+from ..core.stats import LOGIN_RESULTS, MESSAGE_RESULTS
+from ..imip import WireStats
 
 log = logging.getLogger("imipd.web")
 
-LOGIN_RESULTS = ("ok", "failed", "throttled", "closed")
 SIGNUP_RESULTS = ("ok", "invalid", "rate_limited", "csrf", "closed", "error")
 """How a sign-up ended: created, refused by the rules, by the limit, by the CSRF check,
 because registration is off, or by a server error."""
@@ -41,9 +41,11 @@ def _counter(name: str, doc: str, label: str, counts: Mapping[str, int] | Mappin
 class ServiceCollector(Collector):
     """Turns the core's counters into metric families when Prometheus scrapes."""
 
-    def __init__(self, service: Service, connections: Callable[[], int]) -> None:
+    def __init__(self, service: Service, connections: Callable[[], int],
+                 wire: WireStats) -> None:
         self.service = service
         self.connections = connections
+        self.wire = wire
         self.backlog: int | None = None
         """Stored messages waiting; read from the store just before each scrape."""
 
@@ -52,6 +54,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self.service.stats
+        wire = self.wire
         yield GaugeMetricFamily("imipd_sessions", "Logged-in IMIP sessions",
                                 value=len(self.service.router))
         yield GaugeMetricFamily("imipd_connections", "Open IMIP connections",
@@ -60,13 +63,13 @@ class ServiceCollector(Collector):
                        LOGIN_RESULTS)
         yield _counter("imipd_blocks_received", "Blocks received by verb "
                        "(unknown verbs as other)", "verb",
-                       {verb: count for verb, count in stats.blocks.items() if count})
-        yield _counter("imipd_answers", "ACKs sent by status", "status", stats.answers)
+                       {verb: count for verb, count in wire.blocks.items() if count})
+        yield _counter("imipd_answers", "ACKs sent by status", "status", wire.answers)
         yield _counter("imipd_messages", "MESG outcomes: delivered, stored, flushed (stored, "
                        "then delivered), dropped (blocked), rejected", "result", stats.messages,
                        MESSAGE_RESULTS)
         yield _counter("imipd_bad_blocks", "Blocks the parser refused, by status", "status",
-                       stats.bad_blocks)
+                       wire.bad_blocks)
         if self.backlog is not None:
             yield GaugeMetricFamily("imipd_stored_messages",
                                     "Messages stored for users who are away", value=self.backlog)
@@ -75,10 +78,11 @@ class ServiceCollector(Collector):
 class WebMetrics:
     """This server's registry: the service collector, process metrics, web counters."""
 
-    def __init__(self, service: Service, connections: Callable[[], int]) -> None:
+    def __init__(self, service: Service, connections: Callable[[], int],
+                 wire: WireStats) -> None:
         self.service = service
         self.registry = CollectorRegistry()
-        self.collector = ServiceCollector(service, connections)
+        self.collector = ServiceCollector(service, connections, wire)
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
         self.signups = Counter("imipd_web_signups", "Sign-ups on the registration page, "

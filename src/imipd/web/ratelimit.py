@@ -1,13 +1,12 @@
 """The per-address sign-up limit (``signups_per_hour``).
 
 Self-registration creates accounts for anyone who asks, so one address may
-only create a few per hour. The sliding window is the core's
-``LoginThrottle`` (one implementation of "N events per address per window").
+only create a few per hour: a ``SlidingWindow`` of the core's.
 """
 
 from __future__ import annotations
 
-from ..core.throttle import LoginThrottle
+from ..core.throttle import SlidingWindow
 
 WINDOW = 3600.0
 """Seconds a sign-up counts against its address."""
@@ -17,7 +16,7 @@ class SignupLimit:
     """Counts sign-ups per client address over the last hour."""
 
     def __init__(self, per_hour: int) -> None:
-        self._window = LoginThrottle(per_hour, WINDOW)
+        self._window = SlidingWindow(per_hour, WINDOW)
 
     @property
     def per_hour(self) -> int:
@@ -29,7 +28,4 @@ class SignupLimit:
 
     def take(self, address: str) -> bool:
         """Count one sign-up from ``address``; False (and not counted) when over the limit."""
-        if self._window.blocked(address):
-            return False
-        self._window.failed(address)  # the throttle counts any event; here: a sign-up
-        return True
+        return self._window.take(address)

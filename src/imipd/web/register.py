@@ -26,7 +26,7 @@ FORM_PATH = ""
 
 
 def _title(ctx: WebContext) -> str:
-    return f"Sign up for {ctx.service.settings.service_display_name}"
+    return f"Sign up for {ctx.settings.service_display_name}"
 
 
 def _with_nonce(request: web.Request, response: web.Response, nonce: str,
@@ -62,7 +62,7 @@ def _form_page(request: web.Request, ctx: WebContext, nonce: str, fresh: bool, *
                                            ("again", problems.again)) if text)
         summary = (f'<div class="summary" role="alert"><h2>Please check the form</h2>'
                    f"<ul>{items}</ul></div>\n")
-    name = ctx.service.settings.service_display_name
+    name = ctx.settings.service_display_name
     body = (
         f"<h1>{esc(_title(ctx))}</h1>\n"
         '<p class="lead">You get an account number. Sign in with it and your password from '
@@ -89,10 +89,10 @@ def _form_page(request: web.Request, ctx: WebContext, nonce: str, fresh: bool, *
 def _closed_page(ctx: WebContext, status: int) -> web.Response:
     return message_page(
         "Sign-up is closed",
-        [f"{ctx.service.settings.service_display_name} does not take new accounts here "
+        [f"{ctx.settings.service_display_name} does not take new accounts here "
          "at the moment.",
          "If you need an account, ask the people who run this server to create one for you."],
-        service_name=ctx.service.settings.service_display_name, status=status)
+        service_name=ctx.settings.service_display_name, status=status)
 
 
 def _welcome_page(request: web.Request, ctx: WebContext, account: Account) -> web.Response:
@@ -116,7 +116,7 @@ def _welcome_page(request: web.Request, ctx: WebContext, account: Account) -> we
         "</dl>\n"
         "<p>Your friends add you by your number.</p>\n"
     )
-    response = page("Welcome", body, service_name=ctx.service.settings.service_display_name)
+    response = page("Welcome", body, service_name=ctx.settings.service_display_name)
     # a new nonce: reloading this page cannot submit the same form twice
     return _with_nonce(request, response, ctx.csrf.new_nonce(), True)
 
@@ -143,7 +143,7 @@ async def submit(request: web.Request) -> web.Response:
     """``POST /register``: check the form, the token and the limit; create the account."""
     ctx = context(request)
     metrics = ctx.metrics
-    name = ctx.service.settings.service_display_name
+    name = ctx.settings.service_display_name
     address = client_address(request)
     if not ctx.settings.registration:
         metrics.signup("closed")

@@ -1,0 +1,54 @@
+"""The store and the router of a node, chosen in one place from the configuration.
+
+``imipd serve`` and every administration command open their backends here, so
+``store`` and ``router`` (and their flags) mean the same everywhere. Today these
+are ``sqlite:PATH`` and ``local``; the configuration refuses anything else at
+load, naming the option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ..core.accounts import DropSessions
+from ..router import LocalRouter, Router
+from ..store import Store
+from ..store.sqlite import SqliteStore, schema_status, upgrade_schema
+from . import control
+from .config import Config
+
+
+async def open_store(config: Config, *, upgrade: bool = False) -> Store:
+    """The store ``config`` names, open (created on first use; with ``upgrade`` an older
+    schema is migrated instead of refused). Raises ``SchemaError``, ``OSError`` and the
+    key file's errors."""
+    return await SqliteStore.open(config.database, Path(config.data_dir),
+                                  synchronous=config.sqlite_synchronous, upgrade=upgrade)
+
+
+def open_router(config: Config) -> Router:
+    """The router ``config`` names."""
+    return LocalRouter()
+
+
+def session_dropper(config: Config) -> DropSessions:
+    """How a command outside the server drops a user's live session (an account change):
+    with the local router, through the control socket of the server that serves the data
+    directory; None when no server runs there."""
+    data_dir = Path(config.data_dir)
+
+    async def drop(key: str, reason: str) -> int | None:
+        return await asyncio.to_thread(control.kick, data_dir, key, reason)
+
+    return drop
+
+
+def schema_versions(config: Config) -> tuple[int, int]:
+    """(version of the store's schema, version this imipd needs); (0, n): no store yet."""
+    return schema_status(config.database)
+
+
+def upgrade(config: Config) -> tuple[int, int]:
+    """Apply the missing schema migrations: (version before, version after)."""
+    return upgrade_schema(config.database, synchronous=config.sqlite_synchronous)
