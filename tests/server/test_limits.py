@@ -181,3 +181,16 @@ def test_failed_logins_arriving_together_are_checked_no_more_than_the_limit(
     late.expect_ack(830, ref)
     ref = late.logn("alice", "pw-a")  # the right password is not even checked
     late.expect_ack(830, ref)
+
+
+def test_good_logins_arriving_together_all_succeed(imipd_server: ServerFactory) -> None:
+    """Logins beyond the limit that are being checked wait their turn (they are not refused):
+    a burst of good logins from one address (a NAT, a gateway) gets in."""
+    users = [(f"user{i}", f"pw{i}", f"User {i}") for i in range(40)]
+    server = imipd_server(users)
+    clients = [RawClient(server.port, f"good{i}") for i in range(40)]
+    for client in clients:
+        client.hello()
+    refs = [client.logn(f"user{i}", f"pw{i}") for i, client in enumerate(clients)]
+    for i, (client, ref) in enumerate(zip(clients, refs, strict=True)):
+        client.expect(f"LOGN user{i}", [("Reference", ref)])

@@ -20,9 +20,10 @@ async def authenticate(service: Service, name: str, check: Callable[[str], bool]
     imip-md5 digest). Only here are passwords read.
 
     Raises ``LoginThrottled`` (too many failed logins from ``origin``: nothing checked) and
-    ``LoginFailed`` (wrong user or password, counted against ``origin``)."""
+    ``LoginFailed`` (wrong user or password, counted against ``origin``). Waits while as many
+    logins from ``origin`` are being checked as the failed-login limit allows."""
     throttle = service.throttle
-    if not throttle.begin(origin):
+    if not await throttle.begin(origin):
         raise LoginThrottled("too many failed logins from this address")
     failed = False
     try:

@@ -3,11 +3,14 @@
 Beyond ``limit`` failed logins from one origin within ``window`` seconds, every
 further login from it is refused unchecked. A login still being checked counts
 against the limit until it is decided (``begin`` … ``end``), so logins that arrive
-together never get more checks than the limit allows.
+together never get more checks than the limit allows: those beyond it wait until
+the ones being checked are decided. Logins that succeed add no failure, so a burst
+of good logins from one address (a NAT, a gateway) only waits its turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -54,21 +57,30 @@ class LoginThrottle:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.failures = SlidingWindow(limit, window, clock)
         self._checking: Counter[str] = Counter()
+        self._decided: dict[str, asyncio.Event] = {}
+        """Set when a login from the origin is decided (for those waiting their turn)."""
 
     def reconfigure(self, limit: int, window: float) -> None:
         self.failures.limit, self.failures.window = limit, window
 
     def over(self, origin: str) -> bool:
-        """Whether a login from ``origin`` would be refused unchecked now."""
-        return self.failures.count(origin) + self._checking[origin] >= self.failures.limit
+        """Whether ``origin`` is over the limit: its logins are refused unchecked."""
+        return self.failures.count(origin) >= self.failures.limit
 
-    def begin(self, origin: str) -> bool:
-        """Start checking a login from ``origin``; False (nothing started) when over the limit.
-        Every ``begin`` that returned True is followed by one ``end``."""
-        if self.over(origin):
-            return False
-        self._checking[origin] += 1
-        return True
+    async def begin(self, origin: str) -> bool:
+        """Start checking a login from ``origin``: at once while the failures and the logins
+        being checked are below the limit, else once enough of those are decided; False
+        (nothing started) when ``origin`` is over the limit. Every ``begin`` that returned
+        True is followed by one ``end``."""
+        while not self.over(origin):
+            if self.failures.count(origin) + self._checking[origin] < self.failures.limit:
+                self._checking[origin] += 1
+                return True
+            decided = self._decided.get(origin)
+            if decided is None:
+                decided = self._decided[origin] = asyncio.Event()
+            await decided.wait()
+        return False
 
     def end(self, origin: str, *, failed: bool) -> None:
         """A login from ``origin`` is decided; ``failed``: wrong user or password."""
@@ -77,3 +89,6 @@ class LoginThrottle:
             del self._checking[origin]
         if failed:
             self.failures.add(origin)
+        decided = self._decided.pop(origin, None)
+        if decided is not None:
+            decided.set()  # those waiting look again

@@ -41,7 +41,8 @@ class Transport(Protocol):
     """What a conversation needs of its connection."""
 
     def write(self, data: bytes) -> None:
-        """Queue bytes for the peer."""
+        """Queue bytes for the peer; dropped once ``close`` or ``linger`` was called (or the
+        connection is gone)."""
         ...
 
     def close(self) -> None:
@@ -78,24 +79,20 @@ TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
 class Conversation:
     """One IMIP connection's conversation, from the first byte to the session's end."""
 
-    __slots__ = ("_busy", "_ending", "_transport", "finished", "parser", "session", "state")
+    __slots__ = ("_ending", "_transport", "busy", "finished", "parser", "session", "state")
 
     def __init__(self, front: Front, transport: Transport, origin: str, conn_id: str) -> None:
         self._transport = transport
         self.parser = Parser(front.limits)
-        self.session = ImipSession(front, self, origin, conn_id)
+        self.session = ImipSession(front, self, transport, origin, conn_id)
         self.state = ConnState.OPEN
-        self._busy = False
-        """A step was handed out and has not finished: the next block waits."""
+        self.busy = False
+        """A step was handed out and has not finished (a handler, or the session's end):
+        the next block waits in the parser's buffer."""
         self._ending = False
         self.finished = 0
         """Blocks taken from the input so far, carried out or refused (a slow sender's clock
         starts again at each)."""
-
-    @property
-    def busy(self) -> bool:
-        """A handler (or the session's end) runs: blocks wait in the parser's buffer."""
-        return self._busy
 
     @property
     def ended(self) -> bool:
@@ -112,10 +109,6 @@ class Conversation:
     @property
     def open(self) -> bool:
         return self.state is ConnState.OPEN
-
-    def write(self, data: bytes) -> None:
-        if self.state is ConnState.OPEN:
-            self._transport.write(data)
 
     def close(self) -> None:
         """The session is done with the connection (or its input ended)."""
@@ -158,15 +151,17 @@ class Conversation:
 
     def resume(self) -> Step:
         """The step handed out last has finished."""
-        self._busy = False
+        self.busy = False
         return self._pump()
 
     def _pump(self) -> Step:
-        if self._busy:
+        if self.busy:
             return None
         parser = self.parser
         session = self.session
-        while self.state is ConnState.OPEN:
+        is_open = ConnState.OPEN  # (locals: this loop runs for every block)
+        block_type = Block
+        while self.state is is_open:
             try:
                 item = parser.next_block()
             except ProtocolError as error:
@@ -175,11 +170,11 @@ class Conversation:
                 if error.fatal:
                     self._lose_framing()
                 continue
-            if type(item) is Block:
+            if type(item) is block_type:
                 self.finished += 1
                 rest = handle(session, item)
                 if rest is not None:
-                    self._busy = True
+                    self.busy = True
                     return rest
             elif item is END:
                 self.close()
@@ -187,7 +182,7 @@ class Conversation:
                 return None
         if self._ending:
             return None
-        self._ending = self._busy = True
+        self._ending = self.busy = True
         return self._end()
 
     def _lose_framing(self) -> None:

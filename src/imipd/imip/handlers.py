@@ -43,6 +43,7 @@ class AckType(enum.Enum):
 
 
 _ACK_TYPES = {kind.value: kind for kind in AckType}
+_ALWAYS, _ERRORS_ONLY = AckType.ALWAYS, AckType.ERRORS_ONLY  # read for every MESG: module names
 _PRESENCES = {str(kind): kind for kind in Presence}
 _LISTS = {"buddy": "Buddy", "block": "Block"}
 """``List`` values (matched in any ASCII case) and how they are written."""
@@ -50,8 +51,13 @@ _LISTS = {"buddy": "Buddy", "block": "Block"}
 
 def ack_type(block: Block) -> AckType | None:
     """The ``ACK-Type`` of a ``MESG`` (missing: errors-only); None when it is unknown."""
-    value = block.header_map.get(H.ACK_TYPE_KEY)
-    return AckType.ERRORS_ONLY if value is None else _ACK_TYPES.get(ascii_lower(value))
+    return _ack_type(block.header_map.get(H.ACK_TYPE_KEY))
+
+
+def _ack_type(value: str | None) -> AckType | None:
+    if value is None:
+        return AckType.ERRORS_ONLY
+    return _ACK_TYPES.get(value) or _ACK_TYPES.get(ascii_lower(value))  # as written, mostly
 
 
 def _user(session: ImipSession) -> Session:
@@ -222,11 +228,13 @@ def mesg(session: ImipSession, block: Block) -> Rest | None:
 
     ``errors-only`` (the default) answers failures only; ``none`` answers nothing. A
     message to a recipient whose live session takes it is done before this returns."""
-    answers = ack_type(block)
+    fields = block.header_map
+    value = fields.get(H.ACK_TYPE_KEY)
+    answers = _ERRORS_ONLY if value is None else _ACK_TYPES.get(value) or _ack_type(value)
     if answers is None:
         raise Refusal(Status.BAD_HEADER, "ACK-Type must be errors-only, always or none")
-    user = _user(session)
-    fields = block.header_map
+    user = session.user
+    assert user is not None  # after login only (ALLOWED)
     to = fields.get(H.TO_KEY)
     if not to:
         if not user.may_send_message():  # the rate limit is checked first, as for any MESG
@@ -235,10 +243,10 @@ def mesg(session: ImipSession, block: Block) -> Rest | None:
         raise Refusal(Status.BAD_HEADER, "MESG needs To")
     result = messages.send(user, to, block.body)
     if isinstance(result, Sent):
-        if answers is AckType.ALWAYS:
+        if answers is _ALWAYS:
             session.answer(fields.get(H.ID_KEY), STATUS_OF_SENT[result])
         return None
-    return _answer_later(session, fields.get(H.ID_KEY), result, answers is AckType.ALWAYS)
+    return _answer_later(session, fields.get(H.ID_KEY), result, answers is _ALWAYS)
 
 
 async def _answer_later(session: ImipSession, block_id: str | None,

@@ -22,15 +22,19 @@ from .front import Front
 from .verbs import Phase, Verb, is_valid_id
 
 
+class Writer(Protocol):
+    """What blocks are written to: the connection's transport."""
+
+    def write(self, data: bytes) -> None:
+        ...
+
+
 class Link(Protocol):
-    """The connection a session writes to (its ``Conversation``)."""
+    """The connection of a session (its ``Conversation``)."""
 
     @property
     def open(self) -> bool:
         """Whether the connection still reads and writes (not closing)."""
-        ...
-
-    def write(self, data: bytes) -> None:
         ...
 
     def close(self) -> None:
@@ -45,13 +49,16 @@ class ImipSession:
     """One connection's IMIP conversation with the service, before and after login."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_next_id", "challenge", "conn_id", "failures", "front", "link", "origin", "phase",
-        "request_ids", "user",
+        "_next_id", "_transport", "challenge", "conn_id", "failures", "front", "link", "origin",
+        "phase", "request_ids", "user",
     )
 
-    def __init__(self, front: Front, link: Link, origin: str, conn_id: str) -> None:
+    def __init__(self, front: Front, link: Link, transport: Writer, origin: str,
+                 conn_id: str) -> None:
         self.front = front
         self.link = link
+        self._transport = transport
+        """Where blocks are written (it drops what comes after it was closed)."""
         self.origin = origin
         """Where the client connects from (its address): limits and throttles count by it."""
         self.conn_id = conn_id
@@ -77,8 +84,8 @@ class ImipSession:
         """Write one block with this connection's next ID; returns the ID."""
         block_id = str(self._next_id)
         self._next_id += 1
-        self.link.write(serialize(verb, args, ((H.ID, block_id), *headers), body,
-                                  sort_headers=True))
+        self._transport.write(serialize(verb, args, ((H.ID, block_id), *headers), body,
+                                        sort_headers=True))
         return block_id
 
     def answer(self, block_id: str | None, status: Status, reason: str = "") -> None:
@@ -108,8 +115,8 @@ class ImipSession:
             assert user is not None
             next_id = self._next_id
             self._next_id = next_id + 1
-            self.link.write(message_bytes(next_id, event.sender, user.name, event.body,
-                                          event.date))
+            self._transport.write(message_bytes(next_id, event.sender, user.account.name,
+                                                event.body, event.date))
         elif isinstance(event, PresenceEvent):
             self.send("STAT", (event.presence,), ((H.FROM, event.user),), event.text)
         elif isinstance(event, RequestEvent):

@@ -12,6 +12,7 @@ Events are named tuples: immutable, and cheap to make on the relay's hot path
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import types
 from typing import Any, NamedTuple, get_args, get_type_hints
@@ -25,6 +26,11 @@ class MessageEvent(NamedTuple):
     body: bytes
     date: str | None = None
     """``Date`` (RFC 5322) of a message that was stored first; None for a live one."""
+
+
+relayed_message = functools.partial(tuple.__new__, MessageEvent)
+"""``relayed_message((sender, body, None))`` is ``MessageEvent(sender, body)`` made without a
+Python-level call: once per relayed message, where that is a tenth of the server's work."""
 
 
 class PresenceEvent(NamedTuple):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from ..imip import Conversation, Front
+from ..imip import ConnState, Conversation, Front
 from ..imip.conversation import Step
 
 log = logging.getLogger("imipd.connection")
@@ -32,6 +32,7 @@ their turn (uvloop reads a ready socket up to 32 times before it runs anything e
 LINGER = 2.0
 """After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
 DRAIN_TIMEOUT = 30.0
+OPEN = ConnState.OPEN
 
 if sys.version_info >= (3, 12):
     def _start(loop: asyncio.AbstractEventLoop, step: Step) -> asyncio.Task[None]:
@@ -60,6 +61,7 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Transport`` of its conversation."""
 
     __slots__ = (  # one per connection: no per-instance dict
+        "_closed",
         "_closed_waiter",
         "_cut",
         "_drain_waiter",
@@ -96,6 +98,8 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._gone = False
         """The transport is lost (the connection is closed)."""
+        self._closed = False
+        """Closing (or gone): what is written from now on is dropped."""
         self._cut = False
         """Output may not all have been sent: the connection broke or was aborted."""
         self._writing_paused = False
@@ -138,7 +142,7 @@ class Connection(asyncio.Protocol):
         if conversation.finished != finished:
             self.block_since = None  # a block finished: progress
         transport = self._transport
-        if not self._paused and conversation.open and transport is not None:
+        if not self._paused and conversation.state is OPEN and transport is not None:
             if conversation.busy and conversation.parser.buffered > PAUSE_AT:
                 self._paused = True  # backpressure: a handler waits, input piles up
                 transport.pause_reading()
@@ -150,7 +154,7 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         assert self.conversation is not None
-        if not self.conversation.open:
+        if self.conversation.state is not OPEN:
             return None
         self._run(self.conversation.receive_eof())
         return True  # keep writing: the blocks before the end still get their answers
@@ -160,7 +164,7 @@ class Connection(asyncio.Protocol):
             self._cut = True
         self._gate.release(self)
         self._out.clear()
-        self._gone = True
+        self._gone = self._closed = True
         _wake(self._drain_waiter)
         if self.conversation is not None:
             self._run(self.conversation.lost())
@@ -209,7 +213,7 @@ class Connection(asyncio.Protocol):
         handler still waits with much input buffered."""
         conversation = self.conversation
         if (self._paused and self._transport is not None and conversation is not None
-                and conversation.open
+                and conversation.state is OPEN
                 and (not conversation.busy or conversation.parser.buffered <= PAUSE_AT)):
             self._paused = False
             self._transport.resume_reading()
@@ -226,7 +230,7 @@ class Connection(asyncio.Protocol):
     # -- the Transport the conversation uses -------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self._gone:
+        if self._closed:
             return
         self._out.append(data)
         if not self._flush_scheduled:
@@ -255,12 +259,14 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._flush()
+        self._closed = True
         if self._transport is not None:
             self._transport.close()
 
     def linger(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
         self._flush()
+        self._closed = True
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -306,16 +312,16 @@ class Connection(asyncio.Protocol):
 
     async def wait_closed(self) -> None:
         """Until the connection is closed and its session has ended."""
-        if not self._closed():
+        if not self._finished():
             if self._closed_waiter is None:
                 self._closed_waiter = self._loop.create_future()
             await self._closed_waiter
 
-    def _closed(self) -> bool:
+    def _finished(self) -> bool:
         return self._gone and (self.conversation is None or self.conversation.ended)
 
     def _wake_waiter(self) -> None:
-        if self._closed():
+        if self._finished():
             _wake(self._closed_waiter)
 
 

@@ -15,11 +15,9 @@ from typing import Protocol
 
 from ..protocol import ascii_lower
 
-
-def name_key(name: str) -> str:
-    """The key a user name is stored and matched under: lower case, in ASCII only (a
-    name with any other character is no valid user name, and matches only itself)."""
-    return ascii_lower(name)
+name_key = ascii_lower
+"""The key a user name is stored and matched under: lower case, in ASCII only (a name
+with any other character is no valid user name, and matches only itself)."""
 
 
 class UserExists(Exception):
