@@ -14,8 +14,11 @@ count (``--max-messages``):
   ``DISC``), stay away a while, and come back;
 - runs a "scanner" from another loopback address (127.0.0.2, so the failed-login
   throttle never touches the users): garbage, oversized blocks, wrong passwords;
-- at one third of the time restarts the server gracefully (SIGTERM: it must exit 0),
-  at two thirds kills it with SIGKILL (kill -9) and starts it again; clients reconnect;
+- some users (``--slow-readers``) read slowly through a small receive buffer, so that
+  what the server writes to them piles up in its buffers and the kernel's;
+- at a quarter of the time restarts the server gracefully (SIGTERM: it must exit 0),
+  and later kills it with SIGKILL (kill -9) ``--kills`` times, at random moments, and
+  starts it again each time; clients reconnect;
 - samples the server's RSS (``VmRSS`` of ``/proc/PID/status``) every second;
 - at the end stops the workload, lets every user log in once more to collect what
   is stored for them, prints the ledger and the RSS curve, stops the server, removes
@@ -27,23 +30,24 @@ The ledger, per message id:
   ``errors-only``, no error came back and the server answered a later block on the
   same connection (blocks are handled in order, so that answer proves acceptance).
   *rejected*: an error answer. *unknown*: the connection went away before either.
-- Every accepted message must be received by its recipient exactly once, by the end.
-  An unknown one at most once. A rejected one never.
-- **Duplicates.** Stored messages are delivered read → send → delete (IMIP.md §3.5), so
-  a server that dies between send and delete sends them again. A second copy is allowed
-  only when: the server was killed with SIGKILL; the first copy was a *stored* delivery
-  (it carried ``Date``); it arrived on a connection that was open at the instant of the
-  kill, before the kill; and the second copy is also a stored delivery. These are
-  counted as "duplicates allowed at kill -9". Every other duplicate — after a live
-  delivery, after SIGTERM, after a client's own DISC — is a failure.
-- **In flight at a hang-up.** IMIP has no delivery receipt: a message is "delivered"
-  (``600``) once the server has written it into the recipient's connection. A client
-  that hangs up keeps reading for ``HANGUP_GRACE`` seconds after it decides to (it just
-  stops sending), so anything the server wrote before that is read. A message that is
-  never received is counted as "lost in flight at a hang-up" — and allowed — only if its
-  recipient's client started hanging up at t, and the sender learned of the acceptance
-  in [t, t + ``HANGUP_WINDOW``]: the server may have written it before it could know of
-  the hang-up. Any other accepted message not received is a loss, and a failure.
+- Every accepted message, ``600`` included, must be received by its recipient at least
+  once, by the end. An unknown one at most once. A rejected one never.
+- **Duplicates.** The server answers for a message until the recipient's TCP has
+  acknowledged it (IMIP.md §3.5): one it was still delivering when it closed the
+  connection itself (a server DISC, a peer cut off), when the connection broke, or when
+  it died, goes back to the store and comes again, as a stored delivery. So a second
+  copy is allowed when it is a *stored* delivery (it carries ``Date``) and the first
+  copy arrived on a connection that did not end by the client's own ``DISC`` (which the
+  server answers only once all was acknowledged). These are counted as "duplicates
+  allowed". Every other duplicate is a failure.
+- **In flight at a hang-up.** A client that hangs up throws away what its TCP had
+  received and it had not read; the server counts that as delivered (the client's TCP
+  acknowledged it). Such a client keeps reading for ``HANGUP_GRACE`` seconds after it
+  decides to hang up (it just stops sending). A message that is never received is
+  counted as "lost in flight at a hang-up" — and allowed — only if its recipient's
+  client started hanging up at t, and the sender learned of the acceptance in [t, t +
+  ``HANGUP_WINDOW``]. Any other accepted message not received is a loss, and a failure:
+  whether the server was stopped, killed, or cut the recipient off meanwhile.
 - **RSS.** Per server run, samples after the warm-up (``--warmup`` seconds) must stay
   within ``--rss-growth`` (default 20 %) of their minimum.
 
@@ -60,6 +64,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import re
@@ -129,13 +134,15 @@ class Message:
 
 
 class Ledger:
-    """Every message, every receipt, every hang-up, and the kill."""
+    """Every message, every receipt, every hang-up, and how each connection ended."""
 
     def __init__(self) -> None:
         self.messages: dict[str, Message] = {}
         self.hangups: dict[str, list[float]] = {}
-        self.kill_at: float | None = None
-        self.open_at_kill: set[int] = set()
+        self.kills = 0
+        self.ended: dict[int, str] = {}
+        """Connection serial → how it ended: disc (the client's), server (a server DISC),
+        hang-up, or closed (it broke, or the server died)."""
         self.strays: list[str] = []
         self.failures: list[str] = []
         self.counts: Counter[str] = Counter()
@@ -189,7 +196,7 @@ class Server:
         ready = threading.Event()
         self.proc = subprocess.Popen(
             [IMIPD, "serve", "--data-dir", str(self.data_dir), "--listen", f"{HOST}:{self.port}",
-             "--web", f"{HOST}:0", "--log-level", "info"],
+             "--web", f"{HOST}:0", "--log-level", "info", "--max-output-buffer", "65536"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         stderr = self.proc.stderr
@@ -254,6 +261,8 @@ class Conn:
                  writer: asyncio.StreamWriter) -> None:
         self.soak = soak
         self.user = user
+        self.slow = user in soak.slow_readers
+        self.ended_by = "closed"
         self.serial = next(_conn_serials)
         self.generation = soak.server.generation
         self.reader = reader
@@ -330,10 +339,13 @@ class Conn:
             self.parser.feed(data)
 
     async def _read_loop(self) -> None:
+        rng = random.Random(self.serial)
         try:
             while True:
+                if self.slow:  # reads little, now and then: the server's output piles up
+                    await asyncio.sleep(rng.uniform(0.005, 0.05))
                 try:
-                    data = await self.reader.read(65536)
+                    data = await self.reader.read(4096 if self.slow else 65536)
                 except ConnectionError:
                     data = b""
                 if not data:
@@ -360,6 +372,7 @@ class Conn:
         elif block.verb == "STAT" and reference is None:
             ledger.counts["presence shown"] += 1
         elif block.verb == "DISC" and reference is None:
+            self.ended_by = "server"
             ledger.counts["server DISC: " + block.body.decode("utf-8", "replace")] += 1
         elif reference is not None:
             self._answered(reference, block)
@@ -402,6 +415,7 @@ class Conn:
         if not self.open:
             return
         self.open = False
+        self.soak.ledger.ended[self.serial] = self.ended_by
         for _kind, message, future in self.waiting.values():
             if message is not None:
                 self.soak.ledger.settle(message, "unknown")
@@ -420,7 +434,8 @@ class Conn:
 
     async def disc(self) -> None:
         """``DISC``, its ``ACK 600``, then the server closes."""
-        await self.request("DISC", kind="disc", timeout=5.0)
+        if await self.request("DISC", kind="disc", timeout=5.0) is not None:
+            self.ended_by = "disc"
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self.closed), 5.0)
         self._gone()
@@ -429,6 +444,7 @@ class Conn:
         """Stop sending, read for ``HANGUP_GRACE`` s, then close without ``DISC``."""
         self.soak.ledger.hangups.setdefault(self.user, []).append(now())
         self.soak.ledger.counts["hang-ups"] += 1
+        self.ended_by = "hang-up"
         await asyncio.sleep(HANGUP_GRACE)
         sock = self.writer.get_extra_info("socket")
         if sock is not None:  # RST: the abrupt end of a crashed client
@@ -450,6 +466,7 @@ class Soak:
         self.args = args
         self.root = root
         self.users = [f"u{i:02d}" for i in range(args.users)]
+        self.slow_readers = set(self.users[:args.slow_readers])
         self.passwords = {user: f"pw-{user}-{i}" for i, user in enumerate(self.users)}
         self.server = Server(root / "data", root / "imipd.log")
         self.ledger = Ledger()
@@ -476,21 +493,24 @@ class Soak:
 
     async def control(self) -> None:
         duration = self.args.duration
-        await asyncio.sleep(duration / 3)
+        rng = random.Random(f"{self.args.seed}-kills")
+        await asyncio.sleep(duration / 4)
         self.event("SIGTERM: graceful restart")
         status = await asyncio.to_thread(self.server.stop, signal.SIGTERM)
         if status != 0:
             self.ledger.fail(f"imipd exited {status} on SIGTERM, not 0")
         await asyncio.to_thread(self.server.start)
         self.event(f"restarted (run {self.server.generation})")
-        await asyncio.sleep(duration / 3)
-        self.ledger.kill_at = now()
-        self.ledger.open_at_kill = {c.serial for c in self.conns
-                                    if c.open and c.generation == self.server.generation}
-        self.event(f"SIGKILL (kill -9) with {len(self.ledger.open_at_kill)} connections open")
-        await asyncio.to_thread(self.server.stop, signal.SIGKILL)
-        await asyncio.to_thread(self.server.start)
-        self.event(f"restarted (run {self.server.generation})")
+        started = now()
+        moments = sorted(rng.uniform(0.05, 0.7) * duration for _ in range(self.args.kills))
+        for moment in moments:
+            await asyncio.sleep(max(0.0, started + moment - now()))
+            open_now = sum(1 for c in self.conns if c.open)
+            self.event(f"SIGKILL (kill -9) with {open_now} connections open")
+            self.ledger.kills += 1
+            await asyncio.to_thread(self.server.stop, signal.SIGKILL)
+            await asyncio.to_thread(self.server.start)
+            self.event(f"restarted (run {self.server.generation})")
 
     async def sample_rss(self) -> None:
         while True:
@@ -509,9 +529,16 @@ class Soak:
         then expected rather than a failure.
         """
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                HOST, self.server.port, local_addr=(host, 0)), 5.0)
+            sock = socket.socket()
+            sock.setblocking(False)
+            if user in self.slow_readers and password is None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.bind((host, 0))
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(
+                sock, (HOST, self.server.port)), 5.0)
+            reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
         except (OSError, TimeoutError):
+            sock.close()
             return None
         conn = Conn(self, user, reader, writer)
         conn.send("HELO", [("Protocol", "IMIP/1.0")])
@@ -698,10 +725,8 @@ def judge(soak: Soak) -> list[str]:
     for m in ledger.messages.values():
         copies = len(m.receipts)
         if copies > 1:
-            first = m.receipts[0]
-            if (ledger.kill_at is not None and copies == 2 and first.stored
-                    and first.conn in ledger.open_at_kill and first.at < ledger.kill_at
-                    and m.receipts[1].stored and m.receipts[1].at > ledger.kill_at):
+            if all(later.stored and ledger.ended.get(earlier.conn) != "disc"
+                   for earlier, later in itertools.pairwise(m.receipts)):
                 allowed_dups += 1
             else:
                 other_dups += 1
@@ -735,7 +760,8 @@ def judge(soak: Soak) -> list[str]:
     print(f"accepted, received once:   {once}")
     print(f"accepted, LOST:            {lost}")
     print(f"lost in flight at hang-up: {in_flight} (allowed: the recipient hung up meanwhile)")
-    print(f"duplicates at kill -9:     {allowed_dups} (allowed: stored, connection open at kill)")
+    print(f"duplicates allowed:        {allowed_dups} (stored again: the first copy's "
+          "connection ended before the client acknowledged it)")
     print(f"other duplicates:          {other_dups}")
     print(f"stray blocks:              {len(ledger.strays)}")
     for line in ledger.strays[:5]:
@@ -778,6 +804,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="workload seconds")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--max-messages", type=int, default=50000)
+    parser.add_argument("--slow-readers", type=int, default=4,
+                        help="users whose clients read slowly through a small buffer")
+    parser.add_argument("--kills", type=int, default=2, help="kill -9 this many times")
     parser.add_argument("--warmup", type=float, default=8.0,
                         help="seconds of each server run left out of the RSS check")
     parser.add_argument("--rss-growth", type=float, default=0.20)

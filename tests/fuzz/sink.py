@@ -30,10 +30,12 @@ class RecordingSink:
         self._written = bytearray()
         self._reader = Parser()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        """Record ``data``; the count of bytes the client has had (everything written before
+        the connection closed: this client reads all)."""
         if self.closed:
             self.dropped += len(data)
-            return
+            return len(self._written)
         self._written += data
         self._reader.feed(data)
         while True:
@@ -43,7 +45,7 @@ class RecordingSink:
                 self.violations.append(f"wrote bytes a client cannot parse: {error}: "
                                        f"{bytes(self._written[-200:])!r}")
                 self.closed = True
-                return
+                return len(self._written)
             if not isinstance(item, Block):
                 break
             raw = bytes(self._written[self._reader.last_offset:self._reader.offset])
@@ -51,6 +53,13 @@ class RecordingSink:
             self.blocks.append(item)
         if self._reader.in_block:
             self.violations.append(f"wrote part of a block: {data[:200]!r}")
+        return len(self._written)
+
+    def acknowledged(self) -> int:
+        return len(self._written)
+
+    async def disconnected(self) -> None:
+        return
 
     def _check(self, block: Block, raw: bytes) -> None:
         where = f"block #{len(self.blocks) + 1} {raw[:300]!r}"

@@ -24,6 +24,7 @@ from imipd.router import LocalRouter
 from imipd.server.app import imip_settings_from, settings_from
 from imipd.server.config import Config
 from imipd.store import name_key
+from imipd.store.journal import FileJournal
 from imipd.store.sqlite import SqliteStore
 
 from .rules import RuleBroken, ack_type_of, check_answers, is_answer, is_decimal
@@ -135,7 +136,8 @@ class World:
 
     def __init__(self, store: SqliteStore, config: Config) -> None:
         self.store = store
-        self.service = Service(settings_from(config), store, LocalRouter())
+        self.journal = FileJournal.open(Path(config.data_dir))
+        self.service = Service(settings_from(config), store, LocalRouter(), self.journal)
         self.front = Front(self.service, imip_settings_from(config), config.limits)
         self.limits = config.limits
         self.conns: list[Conn | None] = [None] * SLOTS
@@ -454,6 +456,7 @@ async def open_world(template: Path, *, limits: Limits | None = None,
                 if conn is not None and not conn.ended:
                     await _drive(conn.conversation, conn.conversation.lost())
             await _settle()
+            world.journal.close()
             await store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imipd.router import KickEvent, MessageEvent, PresenceEvent, RequestEvent, WaitingEvent
-from imipd.router.events import WAITING, BadEvent, Event, decode, encode
+from imipd.router.events import HANDED_BACK, WAITING, BadEvent, Event, decode, encode
 
 texts = st.text()
 events: st.SearchStrategy[Event] = st.one_of(
@@ -20,6 +20,7 @@ events: st.SearchStrategy[Event] = st.one_of(
               st.floats(allow_nan=False, allow_infinity=False)),
     st.builds(KickEvent, texts),
     st.just(WAITING),
+    st.just(HANDED_BACK),
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from imipd.server.config import fields as config_fields
+from imipd.store.sqlite import SCHEMA_VERSION
 
 from .conftest import ServerFactory
 from .imip_client import Client, block_bytes, connect_logged_in
@@ -206,7 +207,7 @@ def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
     assert done.stdout == (
         "ok   configuration\n"
         f"ok   data directory {data} (created at start)\n"
-        "ok   schema: new database, version 1 is created at start\n"
+        f"ok   schema: new database, version {SCHEMA_VERSION} is created at start\n"
         f"ok   listen 127.0.0.1:{listen} is free\n"
         f"ok   web 127.0.0.1:{web} is free\n")
 
@@ -217,7 +218,7 @@ def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[:3] == ["ok   configuration", f"ok   data directory {data} (created at start)",
-                         "ok   schema: new database, version 1 is created at start"]
+                         f"ok   schema: new database, version {SCHEMA_VERSION} is created at start"]
     assert lines[3].startswith(f"FAIL listen 127.0.0.1:{listen}: "), lines
     assert "in use" in lines[3], lines
     assert lines[4:] == [f"ok   web 127.0.0.1:{web} is free"]
@@ -234,7 +235,7 @@ def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
                data_dir=data)
     assert done.returncode == 0, done.stdout
     assert f"ok   listen 127.0.0.1:{server.port} in use by the running imipd\n" in done.stdout
-    assert "ok   schema version 1\n" in done.stdout
+    assert f"ok   schema version {SCHEMA_VERSION}\n" in done.stdout
     # a bad configuration is a FAIL line too
     done = run("check", "--keep-alive", "2", data_dir=data)
     assert done.returncode == 1
@@ -244,18 +245,46 @@ def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
 def test_db_upgrade(tmp_path: Path) -> None:
     data = tmp_path / "d"
     done = run("db", "upgrade", data_dir=data)
-    assert (done.returncode, done.stdout) == (0, "upgraded the schema from version 0 to 1\n")
+    assert (done.returncode, done.stdout) == (
+        0, f"upgraded the schema from version 0 to {SCHEMA_VERSION}\n")
     done = run("db", "upgrade", data_dir=data)
-    assert (done.returncode, done.stdout) == (0, "schema is at version 1: nothing to do\n")
+    assert (done.returncode, done.stdout) == (
+        0, f"schema is at version {SCHEMA_VERSION}: nothing to do\n")
     assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+
+
+def test_db_upgrade_from_the_first_schema(tmp_path: Path) -> None:
+    """A database of the first imipd (schema 1): refused until upgraded, data kept."""
+    data = tmp_path / "d"
+    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    conn = sqlite3.connect(data / "imipd.sqlite3")
+    try:
+        conn.execute("DROP INDEX messages_by_acceptance")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    finally:
+        conn.close()
+    done = run("user", "list", data_dir=data)
+    assert done.returncode == 1 and "run `imipd db upgrade`" in done.stderr, done.stderr
+    done = run("db", "upgrade", data_dir=data)
+    assert (done.returncode, done.stdout) == (
+        0, f"upgraded the schema from version 1 to {SCHEMA_VERSION}\n")
+    assert run("user", "list", data_dir=data).stdout == "alice\talice\t0 waiting\n"
+    conn = sqlite3.connect(data / "imipd.sqlite3")
+    try:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert "messages_by_acceptance" in indexes
 
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     data = tmp_path / "d"
     assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
-    set_user_version(data, 2)
-    message = ("database schema is version 2, this imipd needs 1: this imipd is older than "
-               "the database; run a newer imipd")
+    newer = SCHEMA_VERSION + 1
+    set_user_version(data, newer)
+    message = (f"database schema is version {newer}, this imipd needs {SCHEMA_VERSION}: this "
+               "imipd is older than the database; run a newer imipd")
     done = run("serve", "--listen", "127.0.0.1:0", data_dir=data)
     assert done.returncode == 1
     assert done.stderr.endswith(f"Error: {message}\n"), done.stderr
@@ -265,9 +294,10 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr) == (1, f"Error: {message}\n"), command
     done = run("check", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", data_dir=data)
     assert done.returncode == 1
-    assert "FAIL schema version 2 is newer than this imipd (1)\n" in done.stdout
+    assert f"FAIL schema version {newer} is newer than this imipd ({SCHEMA_VERSION})\n" in (
+        done.stdout)
     # the file was left alone
-    set_user_version(data, 1)
+    set_user_version(data, SCHEMA_VERSION)
     assert run("user", "list", data_dir=data).stdout == "alice\talice\t0 waiting\n"
 
 
@@ -442,7 +472,8 @@ def test_store_and_router_flags_on_every_command(tmp_path: Path) -> None:
     done = run("user", "list", data_dir=data)  # the default database knows no alice
     assert (done.returncode, done.stdout) == (0, ""), done.stderr
     done = run("db", "upgrade", "--store", store, data_dir=data)
-    assert (done.returncode, done.stdout) == (0, "schema is at version 1: nothing to do\n")
+    assert (done.returncode, done.stdout) == (
+        0, f"schema is at version {SCHEMA_VERSION}: nothing to do\n")
     server = ImipdServer(data, "--store", store, "--router", "local").start()
     try:
         connect_logged_in(server.port, "alice", "pw-a").close()

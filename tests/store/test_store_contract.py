@@ -16,6 +16,7 @@ from imipd.store import (
     BlockedEntry,
     ContactEntry,
     Granted,
+    KeptMessage,
     PendingRequest,
     Store,
     UserExists,
@@ -787,3 +788,40 @@ def test_close_finishes_queued_work(backend: Backend) -> None:
             await reopened.close()
 
     asyncio.run(main())
+
+
+# -- messages that go back to the store -------------------------------------------------
+
+
+def test_kept_messages_keep_their_time_and_place(backend: Backend) -> None:
+    """What a closed connection did not deliver goes back in the order it was accepted:
+    before what was accepted after it, whatever the ids."""
+
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob", "carol")
+        later = await store_message(store, "carol", "bob", b"accepted later", 30.0)
+        await store.set_blocked("bob", "alice", True)  # accepted before the block: kept
+        kept = await store.keep_messages([
+            KeptMessage("bob", "alice", b"first", 10.0),
+            KeptMessage("BOB", "alice", b"second", 20.0),
+            KeptMessage("ghost", "alice", b"nobody to keep it for", 10.0),
+        ])
+        assert kept == 2
+        messages = await store.stored_messages("bob", 10)
+        assert [(m.sender, m.body, m.accepted_at) for m in messages] == [
+            ("alice", b"first", 10.0), ("alice", b"second", 20.0),
+            ("carol", b"accepted later", 30.0)]
+        assert messages[2].id == later
+        assert await store.stored_messages("bob", 1) == messages[:1]
+
+    backend.run(body)
+
+
+def test_kept_messages_ignore_the_cap(backend: Backend) -> None:
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        await store.accept_message("alice", "bob", b"full", 1.0, 1)
+        assert await store.keep_messages([KeptMessage("bob", "alice", b"back", 0.5)]) == 1
+        assert await store.count_stored("bob") == 2
+
+    backend.run(body)

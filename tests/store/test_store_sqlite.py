@@ -23,6 +23,8 @@ from imipd.store.keyfile import DecryptError, key_path
 from imipd.store.sqlite import SqliteStore, schema_status, upgrade_schema
 
 DB_NAME = "imipd.sqlite3"
+N = schema.SCHEMA_VERSION
+"""This imipd's schema version."""
 
 
 def run_with_store(data_dir: Path, body: Callable[[SqliteStore], Awaitable[None]]) -> None:
@@ -89,7 +91,7 @@ def test_files_in_a_fresh_data_directory(tmp_path: Path) -> None:
     assert mode(data_dir) == 0o700
     assert mode(data_dir / DB_NAME) == 0o600
     assert mode(key_path(data_dir)) == 0o600
-    assert schema_status(data_dir / DB_NAME) == (1, 1)
+    assert schema_status(data_dir / DB_NAME) == (N, N)
     conn = raw(data_dir)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -206,25 +208,25 @@ def test_a_password_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> Non
 
 @pytest.fixture
 def two_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend this imipd is a later one whose schema has a version 2."""
-    v2 = ("CREATE TABLE extra (x TEXT)",)
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, v2))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    """Pretend this imipd is a later one, whose schema has one version more (N + 1)."""
+    later = ("CREATE TABLE extra (x TEXT)",)
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, later))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 1)
 
 
 def test_status_of_a_missing_database(tmp_path: Path) -> None:
-    assert schema_status(tmp_path / "none" / DB_NAME) == (0, 1)
+    assert schema_status(tmp_path / "none" / DB_NAME) == (0, N)
     assert not (tmp_path / "none").exists()
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     open_and_close(tmp_path)
-    raw_execute(tmp_path, "PRAGMA user_version = 2")
+    raw_execute(tmp_path, f"PRAGMA user_version = {N + 1}")
     expected = (
-        "database schema is version 2, this imipd needs 1: "
+        f"database schema is version {N + 1}, this imipd needs {N}: "
         "this imipd is older than the database; run a newer imipd"
     )
-    assert schema_status(tmp_path / DB_NAME) == (2, 1)
+    assert schema_status(tmp_path / DB_NAME) == (N + 1, N)
     for upgrade in (False, True):
         with pytest.raises(SchemaError) as caught:
             open_and_close(tmp_path, upgrade=upgrade)
@@ -233,26 +235,32 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         upgrade_schema(tmp_path / DB_NAME)
 
 
+def current_schema(data_dir: Path) -> None:
+    """A database at this imipd's schema version, N."""
+    raw_execute(data_dir, *(sql for step in schema.MIGRATIONS[:N] for sql in step),
+                f"PRAGMA user_version = {N}")
+
+
 @pytest.mark.usefixtures("two_versions")
 def test_an_older_database_is_refused_until_upgraded(tmp_path: Path) -> None:
-    raw_execute(tmp_path, *schema.MIGRATIONS[0], "PRAGMA user_version = 1")
-    assert schema_status(tmp_path / DB_NAME) == (1, 2)
+    current_schema(tmp_path)
+    assert schema_status(tmp_path / DB_NAME) == (N, N + 1)
     with pytest.raises(SchemaError) as caught:
         open_and_close(tmp_path)
     assert str(caught.value) == (
-        "database schema is version 1, this imipd needs 2: run `imipd db upgrade`"
+        f"database schema is version {N}, this imipd needs {N + 1}: run `imipd db upgrade`"
     )
-    assert upgrade_schema(tmp_path / DB_NAME) == (1, 2)
-    assert upgrade_schema(tmp_path / DB_NAME) == (2, 2)
-    assert schema_status(tmp_path / DB_NAME) == (2, 2)
+    assert upgrade_schema(tmp_path / DB_NAME) == (N, N + 1)
+    assert upgrade_schema(tmp_path / DB_NAME) == (N + 1, N + 1)
+    assert schema_status(tmp_path / DB_NAME) == (N + 1, N + 1)
     open_and_close(tmp_path)
 
 
 @pytest.mark.usefixtures("two_versions")
 def test_open_with_upgrade_migrates(tmp_path: Path) -> None:
-    raw_execute(tmp_path, *schema.MIGRATIONS[0], "PRAGMA user_version = 1")
+    current_schema(tmp_path)
     open_and_close(tmp_path, upgrade=True)
-    assert schema_status(tmp_path / DB_NAME) == (2, 2)
+    assert schema_status(tmp_path / DB_NAME) == (N + 1, N + 1)
     raw_execute(tmp_path, "INSERT INTO extra (x) VALUES ('it exists')")
 
 
@@ -262,10 +270,10 @@ def test_a_failing_migration_changes_nothing(
     open_and_close(tmp_path)
     broken = ("CREATE TABLE extra (x TEXT)", "THIS IS NOT SQL")
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", N + 1)
     with pytest.raises(sqlite3.OperationalError):
         upgrade_schema(tmp_path / DB_NAME)
-    assert schema_status(tmp_path / DB_NAME) == (1, 2)
+    assert schema_status(tmp_path / DB_NAME) == (N, N + 1)
     conn = raw(tmp_path)
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -326,7 +334,7 @@ def test_processes_starting_together_on_a_fresh_directory(tmp_path: Path, attemp
     assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith(DB_NAME)) == [
         "secret.key"
     ]
-    assert schema_status(data_dir / DB_NAME) == (1, 1)
+    assert schema_status(data_dir / DB_NAME) == (N, N)
 
     async def check(store: SqliteStore) -> None:
         users = [await store.credentials(s.name) for s in await store.account_summaries()]

@@ -17,6 +17,7 @@ from imipd.imip import WireStats
 from imipd.router import LocalRouter
 from imipd.server.app import settings_from, web_settings_from
 from imipd.server.config import Config, ConfigError
+from imipd.store.journal import FileJournal
 from imipd.store.sqlite import SqliteStore
 from imipd.web import build_app
 from imipd.web.context import forwarded_address
@@ -93,7 +94,7 @@ async def _with_app(tmp_path: Path, listening: bool,
                     trust: bool = False) -> None:
     store = await SqliteStore.open_data_dir(tmp_path)
     config = Config(data_dir=tmp_path, trust_forwarded_for=trust)
-    service = Service(settings_from(config), store, LocalRouter())
+    service = Service(settings_from(config), store, LocalRouter(), FileJournal.open(tmp_path))
     app = build_app(service, web_settings_from(config, 11319, config.advertised_public_url()),
                     imip_listening=lambda: listening, connections=lambda: 0, wire=WireStats())
     async with TestClient(TestServer(app)) as client:

@@ -17,7 +17,8 @@ from .errors import (
     Refused,
 )
 from .service import Service, Settings
-from .session import Outlet, Presence, Session, Stage
+from .session import Outlet, Session
+from .stages import Presence, Stage
 
 __all__ = [
     "InvalidRequest",

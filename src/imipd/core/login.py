@@ -42,5 +42,6 @@ async def start(service: Service, account: Account, outlet: Outlet, origin: str,
     the new one carries on what watchers were shown, so they see no gap."""
     session = Session(service, account, outlet, origin, conn_id)
     if await service.router.attach(account.key, session, KickEvent(reasons.REPLACED)):
+        session.replaced_another()
         session.log.info("took over the session open elsewhere")
     return session

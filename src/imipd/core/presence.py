@@ -7,7 +7,8 @@ from collections.abc import Collection
 
 from ..router import OFFLINE, PresenceEvent, RequestEvent
 from ..store import WatchState, name_key
-from .session import Session, Stage
+from .session import Session
+from .stages import Stage
 
 
 async def announce(session: Session, watchers: Collection[str] | None = None) -> None:
@@ -51,6 +52,9 @@ async def go_online(session: Session) -> None:
         session.show_request(RequestEvent(request.requester, request.nick, request.text,
                                           request.requested_at))
     session.show_held()
+    if session.handing_back:  # what a replaced session still held comes first
+        session.move(Stage.BACKLOG)  # (meanwhile presences show, messages wait in the store)
+        await session.handed_back()
     read = asyncio.get_running_loop().create_future()
     session.flush(read)
     await read
@@ -59,10 +63,12 @@ async def go_online(session: Session) -> None:
 async def end(session: Session) -> None:
     """The session is over: unless another session of the user replaced it, the user
     went away and the watchers see ``STAT OFFLINE``. Returns once a delivery of stored
-    messages under way has finished too."""
+    messages under way has finished, and what the connection did not deliver is back in
+    the store."""
     session.stop_taking()
     service = session.service
     view = (await service.router.views((session.key,)))[session.key]
     watchers = await service.store.watchers(session.key) if view.online else ()
     await service.router.detach(session.key, session, session.name, watchers)
     await session.delivered()
+    await session.settle()

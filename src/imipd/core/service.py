@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..router import Router
-from ..store import Store
+from ..store import Journal, Store
 from .stats import Stats
 from .throttle import LoginThrottle
 
@@ -31,11 +31,13 @@ class Settings:
 class Service:
     """Shared by every session of one server process."""
 
-    def __init__(self, settings: Settings, store: Store, router: Router,
+    def __init__(self, settings: Settings, store: Store, router: Router, journal: Journal,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
         self.router = router
+        self.journal = journal
+        """Live messages the service answers for until their recipients have them."""
         self.clock = clock
         """Wall-clock time for what is stored (requests, messages)."""
         self.throttle = LoginThrottle(settings.login_failures, settings.login_window)

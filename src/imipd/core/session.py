@@ -1,7 +1,7 @@
 """One signed-in user's session in the core: what it takes from others, and how far it is.
 
 A session is its user's ``Endpoint`` in the router: events from other users arrive
-through ``accept``, and the session decides, by its stage (the tables below) and by
+through ``accept``, and the session decides, by its stage (the tables of ``stages``) and by
 whom its user blocks, whether it takes them. What it takes goes to its front (IMIP
 blocks; later XMPP stanzas) through an ``Outlet``, after this connection's
 deduplication: a watcher is shown each presence once, a request once.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import enum
 import functools
 import logging
 from collections.abc import MutableMapping
@@ -23,8 +22,10 @@ from typing import Any, Protocol
 
 from ..protocol import reasons
 from ..router import (
+    HANDED_BACK,
     OFFLINE,
     Event,
+    HandbackEvent,
     KickEvent,
     MessageEvent,
     Outcome,
@@ -32,101 +33,45 @@ from ..router import (
     RequestEvent,
     SessionInfo,
     WaitingEvent,
+    delivered,
 )
-from ..store import Account, name_key
+from ..store import Account, InFlight, name_key
 from .ratelimit import TokenBucket
 from .service import Service
+from .stages import MESSAGES, NEXT_STAGES, NOTICES, ONLINE_STAGES, UNSEEN, Presence, Stage, Take
 
 log = logging.getLogger("imipd.session")
 
+_TAKEN = Outcome.TAKEN  # read for every relayed message: a module name is read fastest
+
 FLUSH_BATCH = 100
 """Stored messages read, shown and deleted at a time."""
-
-
-class Presence(enum.StrEnum):
-    """What a user says of themselves (IMIP.md §3.3); ``OFFLINE`` means appearing offline."""
-
-    ONLINE = "ONLINE"
-    AWAY = "AWAY"
-    BUSY = "BUSY"
-    OFFLINE = OFFLINE
-
-
-class Stage(enum.Enum):
-    """How far a session has come, which decides what it takes (``MESSAGES``, ``NOTICES``)."""
-
-    SIGNED_IN = "signed in"
-    """Logged in; not online until the first presence (``STAT``)."""
-    SNAPSHOT = "snapshot"
-    """Online: the first presence shows contacts and waiting requests."""
-    BACKLOG = "backlog"
-    """Online: stored messages are being delivered."""
-    LIVE = "live"
-    """Online, with nothing waiting: events are shown as they come."""
-    CLOSED = "closed"
-    """The connection is closing or gone: the session takes nothing more."""
-
-    # Members are singletons: hashing by identity is right, and much cheaper than
-    # Enum's hash of the name (MESSAGES is looked up for every relayed message).
-    __hash__ = object.__hash__
-
-
-NEXT_STAGES: dict[Stage, frozenset[Stage]] = {
-    Stage.SIGNED_IN: frozenset({Stage.SNAPSHOT, Stage.CLOSED}),
-    Stage.SNAPSHOT: frozenset({Stage.BACKLOG, Stage.CLOSED}),
-    Stage.BACKLOG: frozenset({Stage.LIVE, Stage.CLOSED}),
-    Stage.LIVE: frozenset({Stage.BACKLOG, Stage.CLOSED}),
-    Stage.CLOSED: frozenset(),
-}
-"""Where each stage may go: nothing leaves ``CLOSED``."""
-
-ONLINE_STAGES = frozenset({Stage.SNAPSHOT, Stage.BACKLOG, Stage.LIVE})
-
-
-class Take(enum.Enum):
-    """What a session does with a presence or a request."""
-
-    SHOW = "show"
-    HOLD = "hold"
-    """Kept until the snapshot has been shown (then shown, unless it is old news)."""
-    DROP = "drop"
-    """Not taken: the first presence's snapshot shows what is current."""
-
-
-NOTICES: dict[Stage, Take] = {
-    Stage.SIGNED_IN: Take.DROP,
-    Stage.SNAPSHOT: Take.HOLD,
-    Stage.BACKLOG: Take.SHOW,
-    Stage.LIVE: Take.SHOW,
-    Stage.CLOSED: Take.DROP,
-}
-"""What a session does with presences and requests, by stage."""
-
-MESSAGES: dict[Stage, Outcome] = {
-    Stage.SIGNED_IN: Outcome.NOT_ONLINE,
-    Stage.SNAPSHOT: Outcome.BACKLOG,
-    Stage.BACKLOG: Outcome.BACKLOG,
-    Stage.LIVE: Outcome.TAKEN,
-    Stage.CLOSED: Outcome.NOT_ONLINE,
-}
-"""What becomes of a live message, by stage, when the user does not block the sender
-(and appears online: else ``UNSEEN``)."""
-
-UNSEEN = {Outcome.TAKEN: Outcome.TAKEN_UNSEEN, Outcome.BACKLOG: Outcome.BACKLOG_UNSEEN,
-          Outcome.NOT_ONLINE: Outcome.NOT_ONLINE}
-
-_TAKEN = Outcome.TAKEN  # read for every relayed message: a module name is read fastest
+HANDBACK_WAIT = 5.0
+"""Seconds the first presence of a session that replaced another waits for that one to
+hand back what it had not delivered (it waits up to 2 s for its peer's acknowledgement)."""
 
 
 class Outlet(Protocol):
     """Where a session's events go: its front, which shows them on one connection."""
 
     def show(self, event: Event) -> None:
-        """Show ``event`` to the user (a ``KickEvent``: say why, and close)."""
+        """Show a presence or a request to the user (a ``KickEvent``: say why, and close)."""
+        ...
+
+    def deliver(self, message: MessageEvent) -> int:
+        """Show a message to the user; where it ends, counted as ``acknowledged`` counts."""
+        ...
+
+    def acknowledged(self) -> int:
+        """How much of what was shown the user's side has acknowledged (its TCP)."""
         ...
 
     async def drained(self) -> bool:
         """Until what was shown has left this process; False if some of it never will."""
+        ...
+
+    async def disconnected(self) -> None:
+        """Until the connection has closed (``acknowledged`` is then final)."""
         ...
 
 
@@ -152,7 +97,8 @@ class Session:
     """A signed-in user's session, from login to the end of its connection."""
 
     __slots__ = (  # one per logged-in connection: no per-instance dict
-        "_flush", "_flush_again", "_held", "_message_rate", "_request_rate", "account",
+        "_flush", "_flush_again", "_handback", "_held", "_message_rate", "_owed",
+        "_request_rate", "account",
         "blocks", "conn_id", "origin", "outlet", "presence", "requests_shown", "seen",
         "service", "stage", "text", "visible",
     )
@@ -178,6 +124,12 @@ class Session:
         self.requests_shown: dict[str, float] | None = None
         """Requester key → the request (by its time) shown on this connection."""
         self._held: list[Event] | None = None
+        self._owed: InFlight | None = None
+        """Messages shown and not yet acknowledged by the user's side, on record in the
+        journal: the service answers for them until they are (IMIP.md §3.5)."""
+        self._handback: asyncio.Future[None] | None = None
+        """Made when this session replaced another: done once that one handed back what
+        it had not delivered (its messages come before what waits in the store)."""
         self._message_rate: TokenBucket | None = None
         self._request_rate: TokenBucket | None = None
         self._flush: asyncio.Task[None] | None = None
@@ -225,8 +177,7 @@ class Session:
 
     def stop_taking(self) -> None:
         """The connection is closing (or its input ended): take nothing more. A delivery of
-        stored messages under way finishes the batch it has shown (a graceful close still
-        sends it, and then it is deleted) and reads no more."""
+        stored messages under way reads no more."""
         self.move(Stage.CLOSED)
 
     async def delivered(self) -> None:
@@ -262,7 +213,11 @@ class Session:
                 return Outcome.BLOCKED if stage in ONLINE_STAGES else Outcome.NOT_ONLINE
             outcome = MESSAGES[stage]
             if outcome is _TAKEN:
-                self.outlet.show(event)
+                owed = self._owed
+                if owed is None:
+                    owed = self._owed = self.service.journal.in_flight(self.account.key)
+                owed.add(self.outlet.deliver(event), event.sender, event.body,
+                         self.service.clock())
             return outcome if self.visible else UNSEEN[outcome]
         if isinstance(event, PresenceEvent | RequestEvent):
             take = NOTICES[self.stage]
@@ -276,14 +231,35 @@ class Session:
         if isinstance(event, KickEvent):
             if self.stage is Stage.CLOSED:
                 return Outcome.NOT_ONLINE
-            self.log.info("disconnected: %s", event.reason)
             self.outlet.show(event)
             return Outcome.TAKEN
-        assert isinstance(event, WaitingEvent)
+        if isinstance(event, HandbackEvent):
+            if self._handback is None:
+                self._handback = asyncio.get_running_loop().create_future()
+            _resolve(self._handback)
+        else:
+            assert isinstance(event, WaitingEvent)
         if self.stage not in (Stage.BACKLOG, Stage.LIVE):
             return Outcome.NOT_ONLINE  # the first presence delivers what waits
         self.flush()
         return Outcome.TAKEN
+
+    def replaced_another(self) -> None:
+        """This session replaced one still open elsewhere (a login elsewhere): its stored
+        messages wait for that one's hand-back (``HandbackEvent``)."""
+        if self._handback is None:
+            self._handback = asyncio.get_running_loop().create_future()
+
+    @property
+    def handing_back(self) -> bool:
+        """A session this one replaced has not handed back what it held yet."""
+        return self._handback is not None and not self._handback.done()
+
+    async def handed_back(self) -> None:
+        """Until a session this one replaced handed back what it held (or ``HANDBACK_WAIT``)."""
+        if self._handback is not None and not self._handback.done():
+            await asyncio.wait((self._handback,), timeout=HANDBACK_WAIT)
+            _resolve(self._handback)  # waited long enough
 
     def _show(self, event: PresenceEvent | RequestEvent) -> None:
         if isinstance(event, PresenceEvent):
@@ -326,6 +302,36 @@ class Session:
             assert isinstance(event, PresenceEvent | RequestEvent)
             self._show(event)
 
+    # -- what the session answers for until the user's side has it ---------------------
+
+    def _owed_messages(self) -> InFlight:
+        if self._owed is None:
+            self._owed = self.service.journal.in_flight(self.account.key)
+        return self._owed
+
+    def acknowledge(self) -> None:
+        """Retire the messages the user's side has acknowledged (asked now and then, and at
+        the end)."""
+        if self._owed:
+            self._owed.acknowledge(self.outlet.acknowledged())
+
+    async def settle(self) -> None:
+        """The connection is gone: what the user's side did not acknowledge goes back to the
+        store, in order and with its ``Date``, and a newer session of the user (a login
+        elsewhere) is told it may deliver what waits."""
+        await self.outlet.disconnected()
+        self.acknowledge()
+        service = self.service
+        owed, self._owed = self._owed, None
+        if owed:
+            kept = await service.store.keep_messages(owed.messages())
+            service.stats.messages["kept back"] += kept
+            self.log.info("%d message(s) the connection did not deliver went back to the "
+                          "store", kept)
+        if owed is not None:
+            owed.close()  # only now: what it had is in the store
+        await delivered(service.router.deliver(self.key, HANDED_BACK))
+
     # -- stored messages: read → show → delete ------------------------------------------
 
     def flush(self, read: asyncio.Future[None] | None = None) -> None:
@@ -333,6 +339,9 @@ class Session:
         session is in ``BACKLOG`` and new messages are stored behind the old ones. ``read``
         is resolved once this flush has read the backlog the first time (and shown what
         it held), or at once when no new flush starts."""
+        if self.handing_back:  # the first presence starts it once that is done
+            _resolve(read)
+            return
         if not self.move(Stage.BACKLOG) and self.stage is not Stage.BACKLOG:
             _resolve(read)
             return
@@ -360,16 +369,20 @@ class Session:
                 if not batch and not self._flush_again:
                     self.move(Stage.LIVE)
                     return
+                owed = self._owed_messages()
                 for message in batch:
-                    self.outlet.show(MessageEvent(message.sender, message.body,
-                                                  date_header(message.accepted_at)))
+                    owed.add(self.outlet.deliver(MessageEvent(
+                        message.sender, message.body, date_header(message.accepted_at))),
+                        message.sender, message.body, message.accepted_at)
                 _resolve(read)
                 if batch:
-                    if not await self.outlet.drained():
-                        return
+                    # shown and recorded (the journal answers for them now): out of the store
+                    self.service.journal.flush()
                     await store.delete_messages(self.key, [message.id for message in batch])
                     self.service.stats.messages["flushed"] += len(batch)
                     self.log.info("delivered %d stored message(s)", len(batch))
+                    if not await self.outlet.drained():
+                        return
         except Exception:
             self.log.exception("delivering stored messages failed")
             self.outlet.show(KickEvent(reasons.SERVER_ERROR))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-MESSAGE_RESULTS = ("delivered", "stored", "flushed", "dropped", "rejected")
+MESSAGE_RESULTS = ("delivered", "stored", "flushed", "dropped", "rejected", "kept back")
 """What became of a message: delivered live, stored, delivered after being stored,
-dropped (the recipient blocks the sender), rejected."""
+dropped (the recipient blocks the sender), rejected, put back in the store (its
+connection closed before the recipient had it)."""
 
 LOGIN_RESULTS = ("ok", "failed", "throttled", "closed")
 """How a login ended: accepted, wrong user or password, not checked (too many failures

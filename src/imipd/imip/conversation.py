@@ -31,19 +31,15 @@ from typing import Any, Protocol
 from ..protocol import END, Block, Parser, ProtocolError
 from .dispatch import handle
 from .front import Front
-from .session import ImipSession
+from .session import ImipSession, Writer
 
 Step = Coroutine[Any, Any, None] | None
 """What the caller must run in a task, then call ``resume``; None: nothing to run."""
 
 
-class Transport(Protocol):
-    """What a conversation needs of its connection."""
-
-    def write(self, data: bytes) -> None:
-        """Queue bytes for the peer; dropped once ``close`` or ``linger`` was called (or the
-        connection is gone)."""
-        ...
+class Transport(Writer, Protocol):
+    """What a conversation needs of its connection (writes drop once ``close`` or ``linger``
+    was called, or the connection is gone)."""
 
     def close(self) -> None:
         """Send what was written, then close."""

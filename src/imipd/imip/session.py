@@ -25,7 +25,17 @@ from .verbs import Phase, Verb, is_valid_id
 class Writer(Protocol):
     """What blocks are written to: the connection's transport."""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        """Queue bytes for the peer; returns the count of bytes written so far (dropped
+        once the transport closes)."""
+        ...
+
+    def acknowledged(self) -> int:
+        """How many of the bytes written the peer's TCP has acknowledged."""
+        ...
+
+    async def disconnected(self) -> None:
+        """Until the connection has closed (``acknowledged`` is then final)."""
         ...
 
 
@@ -109,15 +119,22 @@ class ImipSession:
 
     # -- the core's events: the Outlet ----------------------------------------------------
 
+    def deliver(self, message: MessageEvent) -> int:
+        user = self.user
+        assert user is not None
+        next_id = self._next_id
+        self._next_id = next_id + 1
+        return self._transport.write(message_bytes(next_id, message.sender, user.account.name,
+                                                   message.body, message.date))
+
+    def acknowledged(self) -> int:
+        return self._transport.acknowledged()
+
+    async def disconnected(self) -> None:
+        await self._transport.disconnected()
+
     def show(self, event: Event) -> None:
-        if type(event) is MessageEvent:  # once per relayed message
-            user = self.user
-            assert user is not None
-            next_id = self._next_id
-            self._next_id = next_id + 1
-            self._transport.write(message_bytes(next_id, event.sender, user.account.name,
-                                                event.body, event.date))
-        elif isinstance(event, PresenceEvent):
+        if isinstance(event, PresenceEvent):
             self.send("STAT", (event.presence,), ((H.FROM, event.user),), event.text)
         elif isinstance(event, RequestEvent):
             request_id = self.send("LIST", ("ADD",), (

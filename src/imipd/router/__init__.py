@@ -17,8 +17,10 @@ from .base import (
     delivered,
 )
 from .events import (
+    HANDED_BACK,
     WAITING,
     Event,
+    HandbackEvent,
     KickEvent,
     MessageEvent,
     PresenceEvent,
@@ -28,11 +30,13 @@ from .events import (
 from .local import LocalRouter
 
 __all__ = [
+    "HANDED_BACK",
     "OFFLINE",
     "OFFLINE_VIEW",
     "WAITING",
     "Endpoint",
     "Event",
+    "HandbackEvent",
     "KickEvent",
     "LocalRouter",
     "MessageEvent",

@@ -69,9 +69,15 @@ class WaitingEvent(NamedTuple):
     """Messages were stored for the user: a live session delivers them now."""
 
 
-WAITING = WaitingEvent()
+class HandbackEvent(NamedTuple):
+    """The user's previous session has ended, and what it had not delivered is back in
+    the store: the session that replaced it may deliver what waits, in order."""
 
-Event = MessageEvent | PresenceEvent | RequestEvent | KickEvent | WaitingEvent
+
+WAITING = WaitingEvent()
+HANDED_BACK = HandbackEvent()
+
+Event = MessageEvent | PresenceEvent | RequestEvent | KickEvent | WaitingEvent | HandbackEvent
 
 _KINDS: dict[str, type[Event]] = {
     "message": MessageEvent,
@@ -79,6 +85,7 @@ _KINDS: dict[str, type[Event]] = {
     "request": RequestEvent,
     "kick": KickEvent,
     "waiting": WaitingEvent,
+    "handback": HandbackEvent,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 _FIELD_TYPES = {cls: get_type_hints(cls) for cls in _KINDS.values()}

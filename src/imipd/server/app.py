@@ -14,11 +14,11 @@ from pathlib import Path
 from ..core import Service, Settings
 from ..imip import Front, ImipSettings
 from ..protocol import reasons
-from ..store import Store, keyfile
+from ..store import Journal, Store, keyfile
 from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
 from . import control, eventloop
-from .backends import open_router, open_store
+from .backends import open_journal, open_router, open_store
 from .config import Config, ConfigError, needs_restart, parse_hostport
 from .connection import Connection, Gate
 
@@ -87,6 +87,7 @@ class Server:
         self.service: Service | None = None
         self.front: Front | None = None
         self.store: Store | None = None
+        self.journal: Journal | None = None
         self._listener: asyncio.Server | None = None
         self._control: asyncio.AbstractServer | None = None
         self.web: WebSide | None = None
@@ -102,10 +103,12 @@ class Server:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = store = await open_store(config)
-        self.service = service = Service(settings_from(config), store, open_router(config))
-        self.front = front = Front(service, imip_settings_from(config), config.limits)
         try:
-            self._control = await control.start(data_dir, service.kick)
+            self._control = await control.start(data_dir, self._kick)  # one server per data
+            self.journal = journal = await open_journal(config, store)
+            self.service = service = Service(settings_from(config), store, open_router(config),
+                                             journal)
+            self.front = front = Front(service, imip_settings_from(config), config.limits)
             host, port = parse_hostport(config.listen, "listen")
             self._listener = await asyncio.get_running_loop().create_server(
                 lambda: Connection(front, self._gate()), host, port,
@@ -114,6 +117,8 @@ class Server:
             await self._listener.start_serving()
         except BaseException:
             await self._close_listeners()
+            if self.journal is not None:
+                self.journal.close()
             await store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
@@ -123,7 +128,11 @@ class Server:
 
     def _gate(self) -> Gate:
         """What a new connection needs of this server, under the configuration of now."""
-        return Gate(self.admit, self.release, self.config.max_output_buffer)
+        assert self.journal is not None
+        return Gate(self.admit, self.release, self.config.max_output_buffer, self.journal)
+
+    async def _kick(self, key: str, reason: str) -> int:
+        return 0 if self.service is None else await self.service.kick(key, reason)
 
     async def _start_web(self, service: Service, front: Front) -> None:
         """Bind the web side, then settle what HELO advertises (its port may be 0 in config)."""
@@ -191,14 +200,17 @@ class Server:
                 del self._per_address[connection.peer]
 
     async def _sweep_idle(self) -> None:
-        """Once a second: idle connections, logins that take too long, slow senders. A
-        failure with one connection is logged, and the sweep goes on."""
+        """Once a second: messages the peers have acknowledged, idle connections, logins
+        that take too long, slow senders. A failure with one connection is logged, and the
+        sweep goes on."""
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             config = self.config
             for connection in list(self.connections):
                 try:
+                    if (user := connection.user) is not None:
+                        user.acknowledge()  # retire what the peer has
                     if connection.last_seen < now - self.idle_timeout:
                         connection.say_goodbye(reasons.IDLE)
                     elif (connection.block_since is not None
@@ -274,6 +286,8 @@ class Server:
                 _, late = await asyncio.wait(late, timeout=ABORTED_GRACE)
                 for waiting in late:
                     waiting.cancel()
+        if self.journal is not None:
+            self.journal.close()  # the file stays when something in it is not retired
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

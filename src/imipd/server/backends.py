@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..core.accounts import DropSessions
 from ..router import LocalRouter, Router
-from ..store import Store
+from ..store import Journal, Store
+from ..store.journal import FileJournal
 from ..store.sqlite import SqliteStore, schema_status, upgrade_schema
 from . import control
 from .config import Config
@@ -25,6 +26,16 @@ async def open_store(config: Config, *, upgrade: bool = False) -> Store:
     key file's errors."""
     return await SqliteStore.open(config.database, Path(config.data_dir),
                                   synchronous=config.sqlite_synchronous, upgrade=upgrade)
+
+
+async def open_journal(config: Config, store: Store) -> Journal:
+    """The node's journal of live messages, new: what a previous run left in it (it died
+    before their recipients had them) goes back to ``store`` first."""
+    data_dir = Path(config.data_dir)
+    left = FileJournal.left_over(data_dir)
+    if left:
+        await store.keep_messages(left)
+    return FileJournal.open(data_dir)
 
 
 def open_router(config: Config) -> Router:

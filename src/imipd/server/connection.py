@@ -3,7 +3,14 @@
 What the connection's life means (blocks in order, when to close, linger or end)
 is the conversation's, sans-IO; this module moves bytes, runs in a task whatever
 the conversation hands out to wait, and watches the clocks. Writes made during one
-loop iteration go out in one ``transport.write``.
+loop iteration go out in one ``transport.write``, after the journal of live messages
+has been written.
+
+It also tells how many of the bytes written the peer's TCP has acknowledged (the
+kernel knows): messages the service answered for are retired by that, and what is
+left when the connection closes goes back to the store. Closing the connection
+itself, it first shuts down its side and waits a moment for the peer to acknowledge
+what it was sent.
 """
 
 from __future__ import annotations
@@ -11,14 +18,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from ..core import Session
 from ..imip import ConnState, Conversation, Front
 from ..imip.conversation import Step
+from ..store import Journal
+from .kernel import unacknowledged
 
 log = logging.getLogger("imipd.connection")
 
@@ -32,6 +43,9 @@ their turn (uvloop reads a ready socket up to 32 times before it runs anything e
 LINGER = 2.0
 """After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
 DRAIN_TIMEOUT = 30.0
+ACK_WAIT = 2.0
+"""Closing: seconds to wait for the peer to acknowledge what it was sent."""
+ACK_POLL = 0.05
 OPEN = ConnState.OPEN
 
 if sys.version_info >= (3, 12):
@@ -48,38 +62,25 @@ else:
 
 @dataclass(frozen=True)
 class Gate:
-    """What a connection needs of its server: admission, and the output limit."""
+    """What a connection needs of its server: admission, the output limit, the journal."""
 
     admit: Callable[[Connection], str | None]
     """Count a new connection in; the reason to refuse it when over a limit."""
     release: Callable[[Connection], None]
     max_output_buffer: int
     """Bytes waiting for a peer that does not read before it is cut off."""
+    journal: Journal
+    """Written before any bytes leave for a socket (answers included)."""
 
 
 class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Transport`` of its conversation."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_closed",
-        "_closed_waiter",
-        "_cut",
-        "_drain_waiter",
-        "_flush_scheduled",
-        "_front",
-        "_gate",
-        "_gone",
-        "_loop",
-        "_out",
-        "_paused",
-        "_transport",
-        "_writing_paused",
-        "block_since",
-        "conn_id",
-        "connected_at",
-        "conversation",
-        "last_seen",
-        "peer",
+        "_acked", "_closed", "_closed_waiter", "_cut", "_drain_waiter", "_final",
+        "_flush_scheduled", "_front", "_gate", "_gone", "_gone_waiter", "_handed", "_loop",
+        "_out", "_paused", "_sock", "_transport", "_writing_paused", "_written", "block_since",
+        "conn_id", "connected_at", "conversation", "last_seen", "peer",
     )
 
     def __init__(self, front: Front, gate: Gate) -> None:
@@ -108,11 +109,26 @@ class Connection(asyncio.Protocol):
         """Made by ``drained`` when it has to wait for the buffer to empty."""
         self._closed_waiter: asyncio.Future[None] | None = None
         """Made by ``wait_closed`` when it has to wait (most connections are never waited for)."""
+        self._gone_waiter: asyncio.Future[None] | None = None
         self._front = front
+        self._sock: socket.socket | None = None
+        self._written = 0
+        """Bytes the conversation wrote (what ``write`` counts)."""
+        self._handed = 0
+        """Of those, bytes handed to the transport."""
+        self._acked = 0
+        """Of those, bytes the peer's TCP acknowledged, as last known."""
+        self._final: int | None = None
+        """``_acked`` when the connection closed: what the peer had then."""
+
+    @property
+    def user(self) -> Session | None:
+        """The core's session of the user logged in here, if any."""
+        return None if self.conversation is None else self.conversation.session.user
 
     @property
     def signed_in(self) -> bool:
-        return self.conversation is not None and self.conversation.session.user is not None
+        return self.user is not None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -120,6 +136,7 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         # pause_writing whenever output waits, resume_writing once it has all left: drained()
         self._transport.set_write_buffer_limits(high=0, low=0)
+        self._sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername")
         # one string per address, shared by its connections
         self.peer = sys.intern(str(peer[0])) if isinstance(peer, tuple) else "local"
@@ -162,10 +179,13 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             self._cut = True
+        if self._final is None:  # after a reset the kernel's queue proves nothing
+            self._final = self._acked if exc is not None else self.acknowledged()
         self._gate.release(self)
         self._out.clear()
         self._gone = self._closed = True
         _wake(self._drain_waiter)
+        _wake(self._gone_waiter)
         if self.conversation is not None:
             self._run(self.conversation.lost())
         self._wake_waiter()
@@ -229,13 +249,15 @@ class Connection(asyncio.Protocol):
 
     # -- the Transport the conversation uses -------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         if self._closed:
-            return
+            return self._written
         self._out.append(data)
+        self._written += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+        return self._written
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -246,22 +268,67 @@ class Connection(asyncio.Protocol):
             self._out.clear()
             self._cut = True
             return
+        journal = self._gate.journal
+        if journal.pending:  # what the service answers for is on record before any answer
+            journal.flush()
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
+        self._handed += len(data)
         transport.write(data)
         if transport.get_write_buffer_size() > self._gate.max_output_buffer:
             log.warning("%s: the peer does not read (%d bytes waiting): disconnected",
                         self.conn_id, transport.get_write_buffer_size())
-            self._cut = True
             assert self.conversation is not None
             self.conversation.close()  # the user takes nothing more: messages are stored
-            transport.abort()
+            self.abort()
+
+    def acknowledged(self) -> int:
+        """Bytes written that the peer's TCP has acknowledged (as far as can be known)."""
+        transport = self._transport
+        if self._final is not None or transport is None or self._gone:
+            return self._acked if self._final is None else self._final
+        unsent = unacknowledged(self._sock)
+        if unsent is not None:
+            acked = self._handed - transport.get_write_buffer_size() - unsent
+            if acked > self._acked:
+                self._acked = acked
+        return self._acked
+
+    async def disconnected(self) -> None:
+        if not self._gone:
+            if self._gone_waiter is None:
+                self._gone_waiter = self._loop.create_future()
+            await self._gone_waiter
 
     def close(self) -> None:
+        """Send what was written, shut down our side, and close once the peer has
+        acknowledged it all (or after ``ACK_WAIT``)."""
         self._flush()
         self._closed = True
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self.acknowledged() < self._written and transport.can_write_eof():
+            try:
+                transport.write_eof()  # sent after what is buffered
+            except OSError:  # the peer is gone already
+                self.abort()
+                return
+            self._loop.call_later(ACK_POLL, self._close_when_acknowledged,
+                                  time.monotonic() + ACK_WAIT)
+            return
+        self._final = self.acknowledged()
+        transport.close()
+
+    def _close_when_acknowledged(self, deadline: float) -> None:
+        transport = self._transport
+        if transport is None or self._gone or transport.is_closing():
+            return
+        if self.acknowledged() < self._written and time.monotonic() < deadline:
+            self._loop.call_later(ACK_POLL, self._close_when_acknowledged, deadline)
+            return
+        self._final = self.acknowledged()
+        transport.close()
 
     def linger(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
@@ -305,9 +372,12 @@ class Connection(asyncio.Protocol):
             self._run(self.conversation.say_goodbye(reason))
 
     def abort(self) -> None:
-        """Cut the connection at once (shutdown, once the grace period is over)."""
+        """Cut the connection at once (a peer that does not read; shutdown, once the grace
+        period is over): what was written and not acknowledged is lost to the peer."""
         if self._transport is not None:
-            self._cut = True
+            if self._final is None:
+                self._final = self.acknowledged()
+            self._cut = self._closed = True
             self._transport.abort()
 
     async def wait_closed(self) -> None:

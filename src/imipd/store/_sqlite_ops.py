@@ -29,6 +29,7 @@ from .base import (
     ContactEntry,
     Credentials,
     Granted,
+    KeptMessage,
     PendingRequest,
     Snapshot,
     StoredMessage,
@@ -313,12 +314,24 @@ def accept_message(db: Db, sender: str, recipient: str, body: bytes, at: float,
     return Accepted.STORED
 
 
+def keep_messages(db: Db, messages: Sequence[KeptMessage]) -> int:
+    kept = 0
+    for message in messages:
+        cursor = db.conn.execute(
+            "INSERT INTO messages (recipient, sender, body, accepted_at) "
+            "SELECT key, ?, ?, ? FROM users WHERE key = ?",
+            (message.sender, message.body, message.accepted_at, name_key(message.recipient)),
+        )
+        kept += cursor.rowcount
+    return kept
+
+
 def stored_messages(db: Db, recipient: str, limit: int) -> list[StoredMessage]:
     if limit < 0:
         raise ValueError(f"limit must be >= 0, not {limit}")
     rows = db.conn.execute(
         "SELECT id, sender, body, accepted_at FROM messages "
-        "WHERE recipient = ? ORDER BY id LIMIT ?",
+        "WHERE recipient = ? ORDER BY accepted_at, id LIMIT ?",
         (name_key(recipient), limit),
     ).fetchall()
     return [StoredMessage(id_, sender, bytes(body), at) for id_, sender, body, at in rows]

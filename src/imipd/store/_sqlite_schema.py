@@ -66,7 +66,13 @@ _V1 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = (
+    # stored messages are delivered in the order they were accepted: a message that goes
+    # back to the store (its connection closed before the recipient had it) keeps its place
+    "CREATE INDEX messages_by_acceptance ON messages (recipient, accepted_at, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """``MIGRATIONS[n]`` takes a database from version n to n + 1. Append only."""
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes."""

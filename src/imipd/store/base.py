@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..protocol import ascii_lower
 
@@ -104,13 +104,25 @@ class StoredMessage:
     """A message accepted for a recipient who was not online."""
 
     id: int
-    """Orders the messages of a recipient as they were accepted (ids of messages accepted
-    at the same time by different transactions need not commit in id order)."""
+    """Names the message for ``delete_messages`` (ids of messages accepted at the same time
+    by different transactions need not commit in id order)."""
     sender: str
     """The sender's name as created."""
     body: bytes
     accepted_at: float
     """Unix time when the server accepted it."""
+
+
+class KeptMessage(NamedTuple):
+    """A message the service accepted already, going (back) to the store: from a connection
+    that closed before the recipient had it, or from the journal after a crash. (A named
+    tuple: the journal makes one for every message in flight.)"""
+
+    recipient: str
+    """The recipient's key."""
+    sender: str
+    body: bytes
+    accepted_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,53 @@ class Snapshot:
     requests: tuple[PendingRequest, ...]
     """Requests waiting for this user's answer, oldest first, but for those from users
     this user blocks."""
+
+
+class InFlight(Protocol):
+    """The messages handed to one connection, in order, that its peer has not acknowledged
+    yet: what the server still answers for (IMIP.md §3.5). Each is known by where it ends
+    in the connection's output (its mark)."""
+
+    def __len__(self) -> int:
+        ...
+
+    def add(self, mark: int, sender: str, body: bytes, accepted_at: float) -> None:
+        """A message handed to the connection, ending at ``mark``."""
+        ...
+
+    def acknowledge(self, mark: int) -> None:
+        """The peer has everything up to ``mark``: those messages are retired."""
+        ...
+
+    def messages(self) -> list[KeptMessage]:
+        """The messages still in flight, oldest first (to go back to the store)."""
+        ...
+
+    def close(self) -> None:
+        """The connection is over, and what it had went back to the store: retire all."""
+        ...
+
+
+class Journal(Protocol):
+    """The record of the messages in flight of every connection of a node
+    (``journal.FileJournal``), which survives the process."""
+
+    def in_flight(self, recipient: str) -> InFlight:
+        """A new connection's messages in flight, for ``recipient`` (a user key)."""
+        ...
+
+    @property
+    def pending(self) -> bool:
+        """Whether something recorded waits for ``flush``."""
+        ...
+
+    def flush(self) -> None:
+        """Make what was recorded survive the process (written before any answer for it)."""
+        ...
+
+    def close(self) -> None:
+        """Flush, and release what holds the record."""
+        ...
 
 
 class Store(Protocol):
@@ -288,8 +347,15 @@ class Store(Protocol):
         no account). Senders at the same time never take the recipient past ``cap``."""
         ...
 
+    async def keep_messages(self, messages: Sequence[KeptMessage]) -> int:
+        """Store messages the service accepted already (no cap, no block: they were
+        accepted), skipping those whose recipient has no account any more; how many
+        were kept."""
+        ...
+
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
-        """The oldest ``limit`` messages waiting for ``recipient``, in id order.
+        """The oldest ``limit`` messages waiting for ``recipient``: in the order they were
+        accepted (then by id).
 
         Raises ``ValueError`` for a negative ``limit``."""
         ...

@@ -41,6 +41,7 @@ from .base import (
     ContactEntry,
     Credentials,
     Granted,
+    KeptMessage,
     PendingRequest,
     Snapshot,
     Store,
@@ -212,6 +213,9 @@ class SqliteStore:
         self, sender: str, recipient: str, body: bytes, at: float, cap: int
     ) -> Accepted:
         return await self._write(ops.accept_message, sender, recipient, body, at, cap)
+
+    async def keep_messages(self, messages: Sequence[KeptMessage]) -> int:
+        return await self._write(ops.keep_messages, messages)
 
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
         return await self._read(ops.stored_messages, recipient, limit)
