@@ -1,8 +1,8 @@
 """Fixtures of the web tests: a real ``imipd serve`` with its web side, and a real browser.
 
 The browser is Debian's ``chromium`` driven by Playwright (never ``playwright
-install``); ``scripts/ensure-chromium`` installs it. Without it, the browser
-tests are skipped and the HTTP-level tests still run.
+install``); ``scripts/ensure-chromium`` (run by ``make test``) installs it. Without
+it, the browser tests fail and say what to install; the HTTP-level tests still run.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def browser() -> Iterator[Any]:
     """A headless chromium for one module (Playwright's sync API holds an event loop on this
     thread while it runs, so it is closed before other modules may call ``asyncio.run``)."""
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: run scripts/ensure-chromium as root")
+        pytest.fail("no /usr/bin/chromium: install Debian's chromium package "
+                    "(scripts/ensure-chromium as root does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
