@@ -304,6 +304,11 @@ class Session:
 
     # -- what the session answers for until the user's side has it ---------------------
 
+    @property
+    def owes(self) -> bool:
+        """Messages were shown that the user's side had not acknowledged when last asked."""
+        return bool(self._owed)
+
     def _owed_messages(self) -> InFlight:
         if self._owed is None:
             self._owed = self.service.journal.in_flight(self.account.key)

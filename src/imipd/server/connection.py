@@ -180,7 +180,7 @@ class Connection(asyncio.Protocol):
         if exc is not None:
             self._cut = True
         if self._final is None:  # after a reset the kernel's queue proves nothing
-            self._final = self._acked if exc is not None else self.acknowledged()
+            self._final = self.acknowledged() if exc is None and self._owes() else self._acked
         self._gate.release(self)
         self._out.clear()
         self._gone = self._closed = True
@@ -282,6 +282,12 @@ class Connection(asyncio.Protocol):
             self.conversation.close()  # the user takes nothing more: messages are stored
             self.abort()
 
+    def _owes(self) -> bool:
+        """Whether the user here has been shown messages the peer may not have yet: only
+        then does it matter how much the peer acknowledged."""
+        user = self.user
+        return user is not None and user.owes
+
     def acknowledged(self) -> int:
         """Bytes written that the peer's TCP has acknowledged (as far as can be known)."""
         transport = self._transport
@@ -307,6 +313,10 @@ class Connection(asyncio.Protocol):
         self._closed = True
         transport = self._transport
         if transport is None or transport.is_closing():
+            return
+        if not self._owes():  # nothing to hand back, whatever the peer has
+            self._final = self._acked
+            transport.close()
             return
         if self.acknowledged() < self._written and transport.can_write_eof():
             try:
@@ -376,7 +386,7 @@ class Connection(asyncio.Protocol):
         period is over): what was written and not acknowledged is lost to the peer."""
         if self._transport is not None:
             if self._final is None:
-                self._final = self.acknowledged()
+                self._final = self.acknowledged() if self._owes() else self._acked
             self._cut = self._closed = True
             self._transport.abort()
 
