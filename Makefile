@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 test: lint
 	scripts/ensure-chromium
+	scripts/ensure-tshark
 	$(BIN)/pytest
 
 # Rewrite the files generated from the config definition.

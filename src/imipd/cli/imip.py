@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import stat
 import sys
@@ -13,10 +14,11 @@ from typing import Any, BinaryIO, TypeVar
 import click
 
 from .. import __version__
+from ..capture import CaptureError, capture_kind, read_capture
 from ..client import ImipError, parse_server
 from ..protocol import ProtocolError
 from . import userconfig
-from .decode import decode_stream, read_chunks
+from .decode import IMIP_PORT, Note, decode_capture, decode_stream, read_chunks
 from .send import OUTCOME, explain, send_one
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,26 +82,94 @@ def _login_options(func: F) -> F:
 
 
 @main.command()
-@click.argument("file", type=click.File("rb"), default="-")
-def decode(file: BinaryIO) -> None:
-    """Print each block of a raw IMIP byte stream as one JSON object per line.
+@click.option("--port", type=click.IntRange(1, 65535), default=IMIP_PORT, show_default=True,
+              help="in a capture, the TCP port of the IMIP server")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                default="-")
+def decode(file: str, port: int) -> None:
+    """Print each block of an IMIP capture as one JSON object per line.
 
-    FILE holds one direction of a connection (default: standard input). Each
-    line has offset, type, args, size, headers (in received order),
-    empty_line, and body (text) or body_base64 (when the body is not UTF-8).
-    A broken block stops the decoding: every block before it is printed, then
-    "offset N: reason" goes to standard error and the exit status is 1.
+    FILE is a packet capture (pcap or pcapng, told by its first bytes) or one
+    direction of a connection as raw bytes; standard input ("-", the default)
+    is always raw. Each line has offset, type, args, size, headers (in
+    received order), empty_line, and body (text) or body_base64 (when the body
+    is not UTF-8).
+
+    In a capture, every TCP connection on --port is decoded, both directions,
+    and each line starts with stream (0, 1, ... in order of appearance),
+    direction (client-to-server or server-to-client) and time (Unix seconds
+    of the frame that completed the block); offset counts in that direction's
+    reassembled bytes. Lines come in the order the blocks complete. When the
+    capture begins inside a connection, decoding starts at the first whole
+    block.
+
+    A broken block stops the decoding of its direction: every block before it
+    is printed, then "offset N: reason (status)" goes to standard error
+    (prefixed "stream S DIRECTION: " in a capture, whose other directions go
+    on), and the exit status is 1. So do a hole in a capture (a segment it
+    missed) and a file that is not a valid capture; warnings (a capture cut
+    short, bytes skipped) leave the status 0.
     """
     out = sys.stdout.buffer  # JSON lines are UTF-8, whatever the locale says
-    live = not _is_regular_file(file)  # a pipe or a terminal: show each block as it comes
+    if file == "-":
+        _decode_raw(sys.stdin.buffer, b"", out)
+        return
+    with _open(file) as stream:
+        head = _read_head(stream)
+        if capture_kind(head) is None:
+            _decode_raw(stream, head, out)
+        else:
+            _decode_capture(stream, head, port, out, file)
+
+
+def _open(file: str) -> BinaryIO:
     try:
-        for line in decode_stream(read_chunks(file)):
+        return open(file, "rb")
+    except OSError as error:
+        raise click.ClickException(f"{file}: {error.strerror}") from None
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    """The first 4 bytes (fewer in a shorter file), which tell a capture."""
+    head = b""
+    while len(head) < 4 and (part := stream.read(4 - len(head))):
+        head += part
+    return head
+
+
+def _decode_raw(stream: BinaryIO, head: bytes, out: BinaryIO) -> None:
+    live = not _is_regular_file(stream)  # a pipe or a terminal: show each block as it comes
+    chunks = read_chunks(stream)
+    try:
+        for line in decode_stream(itertools.chain([head] if head else [], chunks)):
             out.write(line.encode("utf-8") + b"\n")
             if live:
                 out.flush()
     except ProtocolError as error:
         out.flush()
         click.echo(f"offset {error.offset}: {error.reason} ({int(error.status)})", err=True)
+        sys.exit(1)
+
+
+def _decode_capture(stream: BinaryIO, head: bytes, port: int, out: BinaryIO,
+                    name: str) -> None:
+    live = not _is_regular_file(stream)
+    failed = False
+    try:
+        for item in decode_capture(read_capture(stream, head), port):
+            if isinstance(item, Note):
+                out.flush()
+                click.echo(item.text, err=True)
+                failed = failed or item.error
+            else:
+                out.write(item.encode("utf-8") + b"\n")
+                if live:
+                    out.flush()
+    except CaptureError as error:
+        out.flush()
+        raise click.ClickException(f"{name}: {error}") from None
+    if failed:
+        out.flush()
         sys.exit(1)
 
 
