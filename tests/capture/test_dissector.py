@@ -57,6 +57,27 @@ def tool(name: str) -> str:
     return path
 
 
+def decode_blocks(pcap: Path) -> list[tuple[str, str, str]]:
+    """(verb, size, ID) of each block ``imip decode`` finds in ``pcap``, in its order."""
+    done = subprocess.run([str(Path(sys.executable).with_name("imip")), "decode", str(pcap)],
+                          capture_output=True, check=False, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b""), done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    return [(r["type"], str(r["size"]), dict(r["headers"]).get("ID", "")) for r in records]
+
+
+def tshark_blocks(lines: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(verb, size, ID) of each block in the lines of ``tshark_fields(pcap, THREE ...)``."""
+    return [block for line in lines if line.split("\t")[0]
+            for block in zip(*(field.split(",") for field in line.split("\t")[:3]),
+                             strict=True)]
+
+
+def agree(pcap: Path, lines: Sequence[str]) -> None:
+    """tshark with the dissector and ``imip decode`` found the same blocks in the same order."""
+    assert decode_blocks(pcap) == tshark_blocks(lines)
+
+
 @functools.cache
 def info_column() -> str:
     """The Info column's field: ``_ws.col.Info`` before Wireshark 4.2, ``_ws.col.info`` since."""
@@ -273,7 +294,9 @@ def test_the_same_dissection_in_lua_5_2_and_5_4(tmp_path: Path) -> None:
 
 def test_one_block_per_segment(tmp_path: Path) -> None:
     pcap = write_pcap(tmp_path / "f.pcap", conversation(SESSION))
-    assert tshark_fields(pcap, THREE) == [
+    lines = tshark_fields(pcap, THREE)
+    agree(pcap, lines)
+    assert lines == [
         *HANDSHAKE,
         "HELO\t29\t1",
         "HELO\t204\t1",
@@ -297,7 +320,9 @@ def test_one_byte_per_segment(tmp_path: Path) -> None:
     want[len(A_HELO) + len(S_HELO) - 1] = "HELO\t204\t1"
     want[len(A_HELO) + len(S_HELO) + len(S_ACK3) - 1] = "ACK\t21\t3"
     want[-1] = "DISC\t9\t5"
-    assert tshark_fields(pcap, THREE) == [*HANDSHAKE, *want, *CLOSE]
+    lines = tshark_fields(pcap, THREE)
+    agree(pcap, lines)
+    assert lines == [*HANDSHAKE, *want, *CLOSE]
 
 
 def test_many_blocks_in_one_segment_and_blocks_across_segments(tmp_path: Path) -> None:
@@ -307,7 +332,9 @@ def test_many_blocks_in_one_segment_and_blocks_across_segments(tmp_path: Path) -
               # the end of one block and the beginning of the next, then the rest
               ("c", A_DISC[:3]), ("c", A_DISC[3:] + A_HELO[:12]), ("c", A_HELO[12:])]
     pcap = write_pcap(tmp_path / "f.pcap", conversation(chunks), "null")
-    assert tshark_fields(pcap, THREE) == [
+    lines = tshark_fields(pcap, THREE)
+    agree(pcap, lines)
+    assert lines == [
         *HANDSHAKE,
         "HELO,LOGN,STAT\t29,84,9\t1,2,3",
         "HELO,LOGN\t204,21\t1,2",
@@ -328,7 +355,9 @@ def test_bodies_with_cr_lf_and_utf_8(tmp_path: Path) -> None:
     cut = mesg.index("😀".encode()) + 2  # inside the emoji's four bytes
     pcap = write_pcap(tmp_path / "f.pcap", conversation(
         [("s", listing), ("s", S_MESG + mesg[:cut]), ("s", mesg[cut:])]), "raw")
-    assert tshark_fields(pcap, (*THREE, "imip.body")) == [
+    lines = tshark_fields(pcap, (*THREE, "imip.body"))
+    agree(pcap, lines)
+    assert lines == [
         *["\t\t\t"] * 3,
         'LIST\t82\t7\t1000099 "Bob" ONLINE\\r\\n1000123 "Zoë" PENDING\\r\\n',
         "MESG\t59\t6\tHi Alice! Grüß dich!",
@@ -600,13 +629,4 @@ def test_a_real_imipd_session(imipd_server: ServerFactory, tmp_path: Path) -> No
     assert info.count("ACK 811 (Reference 1002)") == 1
     assert info.count("ACK 600 (Reference 1008)") == 1
 
-    # `imip decode` reads the same capture: the same blocks, in the same order
-    done = subprocess.run([str(Path(sys.executable).with_name("imip")), "decode", str(pcap)],
-                          capture_output=True, check=False, timeout=60)
-    assert (done.returncode, done.stderr) == (0, b"")
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    by_decode = [(r["type"], str(r["size"]), dict(r["headers"])["ID"]) for r in records]
-    by_tshark = [block for line in got if line != "\t\t"
-                 for block in zip(*(field.split(",") for field in line.split("\t")), strict=True)]
-    assert by_decode == by_tshark
-    assert len(by_decode) == 17
+    agree(pcap, got)  # imip decode reads the same capture alike
