@@ -9,8 +9,8 @@ has been written.
 It also tells how many of the bytes written the peer's TCP has acknowledged (the
 kernel knows): messages the service answered for are retired by that, and what is
 left when the connection closes goes back to the store. Closing the connection
-itself, it first shuts down its side and waits a moment for the peer to acknowledge
-what it was sent.
+itself while such messages may still be on their way, it first shuts down its side and
+waits a moment for the peer to acknowledge what it was sent.
 """
 
 from __future__ import annotations
@@ -307,8 +307,9 @@ class Connection(asyncio.Protocol):
             await self._gone_waiter
 
     def close(self) -> None:
-        """Send what was written, shut down our side, and close once the peer has
-        acknowledged it all (or after ``ACK_WAIT``)."""
+        """Send what was written and close; when messages shown here may not have reached
+        the peer yet, shut down our side first and close once the peer has acknowledged it
+        all (or after ``ACK_WAIT``)."""
         self._flush()
         self._closed = True
         transport = self._transport
