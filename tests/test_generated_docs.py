@@ -1,4 +1,5 @@
-"""The committed config example and reference match the one config definition."""
+"""The committed generated files (the config example and reference, the manual pages) match
+what generates them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from imipd.server.config_docs import GENERATED
+from imipd.cli import manpages
+from imipd.server import config_docs
 
 ROOT = Path(__file__).resolve().parent.parent
+GENERATED = {**config_docs.GENERATED, **manpages.GENERATED}
 
 
 @pytest.mark.parametrize("relative", sorted(GENERATED), ids=str)
