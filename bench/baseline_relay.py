@@ -16,7 +16,7 @@ writes for that workload (headers sorted case-insensitively, size lines, one
 
 It handles each message on its own, like imipd does: no batching across messages,
 no store, no checks. Whatever imipd spends beyond this is the cost of what it
-does beyond relaying bytes (IMIP.md's rules, the store, the session machinery).
+does beyond relaying bytes (the rules of docs/protocol.md, the store, the session machinery).
 
 Run: ``python bench/baseline_relay.py --listen 127.0.0.1:PORT [--uvloop]``. It
 uses only the standard library (``uvloop`` only with ``--uvloop``), and stops
@@ -33,7 +33,7 @@ import signal
 import sys
 from typing import cast
 
-# imipd's defaults for the server HELO (IMIP.md §3.1), already in sorted order
+# imipd's defaults for the server HELO (docs/protocol.md §4.1), already in sorted order
 # around ID; loadgen's wire check compares these bytes with imipd's own.
 HELO_HEADERS_BEFORE_ID = b"Auth-Type: imip-md5\r\nCapabilities: server-lists\r\n"
 HELO_HEADERS_AFTER_ID = (

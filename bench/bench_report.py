@@ -1,4 +1,4 @@
-"""Summaries, ratios, the issue's targets, and the human table of a benchmark run.
+"""Summaries, ratios, the project's performance goals, and the human table of a benchmark run.
 
 A metric's runs become ``{"runs": [...], "min", "median", "max"}``. Every ratio
 is imipd / baseline, from the medians and also run by run (run *i* of imipd
@@ -102,7 +102,8 @@ def _ratio(scenarios: dict[str, Any], name: str, metric: str) -> float | None:
 
 
 def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets: measured value, target, met or not, and the factor still missing."""
+    """The project's performance goals: measured value, target, met or not, and the factor
+    still missing."""
     rows: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, goal: float, higher_is_better: bool,
@@ -202,7 +203,7 @@ def table(report: dict[str, Any], out: Callable[[str], None] = print) -> None:
             for note in data.get(kind, {}).get("notes", []):
                 out(f"{'':20}  ! {kind}: {note}")
     out("")
-    out("targets of the issue (imipd as it is):")
+    out("the project's performance goals (imipd as it is):")
     for row in report["targets"]:
         verdict = "met" if row["met"] else f"NOT met: needs {row['improvement_needed']:.2f}×"
         extra = ""
@@ -288,7 +289,7 @@ def markdown(report: dict[str, Any]) -> str:
         rcell = "–" if not rat or rat["of_medians"] is None else f"{rat['of_medians']:.2f}"
         lines.append(f"| {LABELS.get(key, key)} | {label} | {_cell(mine, scale, pattern)} | "
                      f"{_cell(base, scale, pattern)} | {rcell} |")
-    lines += ["", "| target of the issue | measured | verdict |", "|---|---|---|"]
+    lines += ["", "| the project's goal | measured | verdict |", "|---|---|---|"]
     for row in report["targets"]:
         verdict = ("met" if row["met"] else
                    f"not met: needs {row['improvement_needed']:.2f}×")

@@ -33,7 +33,7 @@ The ledger, per message id:
 - Every accepted message, ``600`` included, must be received by its recipient at least
   once, by the end. An unknown one at most once. A rejected one never.
 - **Duplicates.** The server answers for a message until the recipient's TCP has
-  acknowledged it (IMIP.md §3.5): one it was still delivering when it closed the
+  acknowledged it (docs/protocol.md §6.4): one it was still delivering when it closed the
   connection itself (a server DISC, a peer cut off), when the connection broke, or when
   it died, goes back to the store and comes again, as a stored delivery. So a second
   copy is allowed when it is a *stored* delivery (it carries ``Date``) and the first

@@ -1,7 +1,7 @@
 """Write the seed corpora of fuzz/corpus/ from the worked examples.
 
 ``fuzz/corpus/parser/``: every (block, bytes) example of tests/protocol/examples.py
-(the worked examples of IMIP.md first), alone and as streams, with LF line
+(the worked examples of docs/protocol.md first), alone and as streams, with LF line
 endings, cut short, and a few classic breakages, each under several first bytes
 (limits and chunking, see fuzz_parser.py).
 

@@ -7,7 +7,7 @@ connections. Each connection feeds client bytes through a real ``Parser`` (as
 every refusal to ``Session.protocol_error``; what the session writes goes to a
 ``RecordingSink`` that parses it back with a second ``Parser``.
 
-After every block the world checks the invariants of IMIP.md §2, §4 and §3.5:
+After every block the world checks the invariants of docs/protocol.md §2, §8 and §6:
 
 - no exception escapes ``Session.handle``, and the core logs no error (an
   internal error would also show as ``ACK 890``, which never may appear);

@@ -1,4 +1,4 @@
-"""The answer rules of IMIP.md §4 and §3, as the harness checks them per block."""
+"""The answer rules of docs/protocol.md §8 and §4–§7, as the harness checks them per block."""
 
 from __future__ import annotations
 

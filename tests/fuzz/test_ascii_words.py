@@ -1,4 +1,4 @@
-"""Words of the protocol match in ASCII case only (IMIP.md §2, §3.2), through the real core.
+"""Words of the protocol match in ASCII case only (docs/protocol.md §2.3), through the real core.
 
 Every character of Unicode whose case mapping gives an ASCII letter (the dotless ı,
 the long ſ, the Kelvin sign, ligatures such as ﬁ) is tried in every verb, presence,

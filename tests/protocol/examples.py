@@ -1,6 +1,6 @@
 """ONE table of (Block, bytes) pairs: it drives the parser and the serializer tests.
 
-The first four rows are the worked examples of IMIP.md byte for byte.
+The first four rows are the worked examples of docs/protocol.md byte for byte.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ class Example(NamedTuple):
 
 
 CLIENT_HELO = Example(
-    "client HELO (IMIP.md §2, 29 bytes, empty line present)",
+    "client HELO (docs/protocol.md §2.2, 29 bytes, empty line present)",
     Block("HELO", (), (("ID", "1"), ("Protocol", "IMIP/1.0")), b"", empty_line=True),
     b"HELO\r\n29\r\nID: 1\r\nProtocol: IMIP/1.0\r\n\r\n",
 )
 SERVER_ACK = Example(
-    "server ACK 600 (IMIP.md §2, 21 bytes, no empty line)",
+    "server ACK 600 (docs/protocol.md §2.2, 21 bytes, no empty line)",
     Block("ACK", ("600",), (("ID", "3"), ("Reference", "3"))),
     b"ACK 600\r\n21\r\nID: 3\r\nReference: 3\r\n",
 )
 LOGN = Example(
-    "LOGN (IMIP.md §3.2, 84 bytes)",
+    "LOGN (docs/protocol.md §4.2, 84 bytes)",
     Block(
         "LOGN",
         ("1000042",),
@@ -44,7 +44,7 @@ UTF8_MESG = Example(
     b"MESG\r\n30\r\nID: 4\r\nTo: bob\r\n\r\nGr\xc3\xbc\xc3\x9f dich!",
 )
 SERVER_HELO = Example(
-    "server HELO (IMIP.md §3.1 table, headers sorted)",
+    "server HELO (docs/protocol.md §4.1 table, headers sorted)",
     Block(
         "HELO",
         (),

@@ -1,4 +1,4 @@
-"""imip-md5 (IMIP.md §3.2): challenge, digest, verification."""
+"""imip-md5 (docs/protocol.md §4.2): challenge, digest, verification."""
 
 from __future__ import annotations
 

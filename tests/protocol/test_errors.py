@@ -1,4 +1,4 @@
-"""Every limit and malformed shape of IMIP.md §2 (Robustness), mapped to its status.
+"""Every limit and malformed shape of docs/protocol.md §3, mapped to its status.
 
 ``fatal`` says whether framing is lost, ``offset`` is the stream offset of the
 broken block's first byte, ``block_id`` is its ID when that was read.

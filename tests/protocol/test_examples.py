@@ -1,4 +1,4 @@
-"""The worked examples of IMIP.md, byte for byte, in both directions (one table)."""
+"""The worked examples of docs/protocol.md, byte for byte, in both directions (one table)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The status table of IMIP.md §5, every code with its number."""
+"""The status table of docs/protocol.md §9, every code with its number."""
 
 from __future__ import annotations
 

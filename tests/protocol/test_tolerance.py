@@ -1,4 +1,4 @@
-"""Accepted beyond the canonical form (IMIP.md §2: Type line, Headers, Robustness)."""
+"""Accepted beyond the canonical form (docs/protocol.md §2.3 type line, §2.5 headers, §3)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ def test_non_ascii_argument() -> None:
 
 
 def test_non_breaking_space_is_not_a_separator() -> None:
-    # IMIP.md: "Arguments are separated by spaces"; other white space is part of a word
+    # docs/protocol.md §2.3: "Arguments are separated by spaces"; other white space is part
+    # of a word
     block = parse_one("LIST ADD a\u00a0b\r\n0\r\n".encode())
     assert block.args == ("ADD", "a\u00a0b")
 

@@ -1,4 +1,4 @@
-"""Protocol words match in ASCII case only (IMIP.md §2): no Unicode case mapping."""
+"""Protocol words match in ASCII case only (docs/protocol.md §2.3): no Unicode case mapping."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A message answered 600 is never lost either (IMIP.md §3.5), against a real server.
+"""A message answered 600 is never lost either (docs/protocol.md §6.4), against a real server.
 
 ``600`` is answered when a message is handed to the recipient's live connection. The
 server answers for it until the recipient's TCP has acknowledged it: when it closes

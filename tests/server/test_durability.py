@@ -1,4 +1,5 @@
-"""Nothing accepted is ever lost: stored messages survive SIGTERM and kill -9 (IMIP.md §3.5).
+"""Nothing accepted is ever lost: stored messages survive SIGTERM and kill -9
+(docs/protocol.md §6.3).
 
 Real ``imipd serve`` processes on real SQLite files, real sockets, exact bytes.
 """
@@ -130,7 +131,7 @@ def test_messages_arriving_during_delivery_keep_order(imipd_server: ServerFactor
 
 
 def test_message_right_after_first_stat_is_live(imipd_server: ServerFactory) -> None:
-    """Online from the first STAT (IMIP.md §3.3): a message right after its ACK 600 is
+    """Online from the first STAT (docs/protocol.md §4.3): a message right after its ACK 600 is
     answered 600. While the (empty) backlog is being read it is kept in the store and
     delivered right after, so it may carry Date (docs/protocol.md §6.3)."""
     server = imipd_server(USERS)

@@ -1,4 +1,5 @@
-"""The server's life: graceful shutdown, idle timeout, lost framing, garbage (IMIP.md §2, §3.6).
+"""The server's life: graceful shutdown, idle timeout, lost framing, garbage
+(docs/protocol.md §3, §7).
 
 Real ``imipd serve`` processes, real sockets, exact bytes.
 """

@@ -161,7 +161,7 @@ def test_stored_messages_per_recipient(imipd_server: ServerFactory) -> None:
 
 def test_failed_logins_arriving_together_are_checked_no_more_than_the_limit(
         imipd_server: ServerFactory) -> None:
-    """IMIP.md §3.2: a LOGN being checked counts against the limit until it is decided."""
+    """docs/protocol.md §4.2: a LOGN being checked counts against the limit until it is decided."""
     server = imipd_server(USERS)
     clients = [RawClient(server.port, f"guess{i}") for i in range(40)]
     for client in clients:

@@ -718,7 +718,7 @@ def test_a_flush_never_deletes_what_it_did_not_read(backend: Backend) -> None:
 
 
 def test_two_users_asking_each_other_at_once(backend: Backend) -> None:
-    """One ask comes first; the other then asks back and grants it (IMIP.md §3.4), and
+    """One ask comes first; the other then asks back and grants it (docs/protocol.md §5.2), and
     its own request waits for an answer as usual. Never are both left pending."""
 
     async def body(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""The greeting and imip-md5 login of IMIP §3.1–3.2, over a fresh :class:`Link`."""
+"""The greeting and imip-md5 login of docs/protocol.md §4.1–4.2, over a fresh :class:`Link`."""
 
 from __future__ import annotations
 

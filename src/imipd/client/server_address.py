@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 DEFAULT_PORT = 11319
-"""The port IMIP servers listen on (IMIP §1)."""
+"""The port IMIP servers listen on (docs/protocol.md §1)."""
 
 
 def parse_server(text: str) -> tuple[str, int]:

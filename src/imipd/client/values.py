@@ -15,7 +15,7 @@ from ..protocol import headers as H
 
 
 class Presence(enum.StrEnum):
-    """A presence of IMIP §3.3. Sent by a client, ``OFFLINE`` means "appear offline"."""
+    """A presence of docs/protocol.md §4.3. Sent by a client, ``OFFLINE`` means "appear offline"."""
 
     ONLINE = "ONLINE"
     AWAY = "AWAY"
@@ -24,7 +24,7 @@ class Presence(enum.StrEnum):
 
 
 class AckType(enum.StrEnum):
-    """The ``ACK-Type`` of a ``MESG``: which answers the sender asks for (IMIP §3.5)."""
+    """The ``ACK-Type`` of a ``MESG``: which answers the sender asks for (docs/protocol.md §6.2)."""
 
     ALWAYS = "always"
     ERRORS_ONLY = "errors-only"
@@ -46,7 +46,7 @@ class Delivery(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """One line of the buddy list: ``<user> "<nick>" <presence>`` (IMIP §3.4).
+    """One line of the buddy list: ``<user> "<nick>" <presence>`` (docs/protocol.md §5.5).
 
     ``pending`` is True while the user has not given permission yet (the server
     writes ``PENDING``); ``presence`` is then ``OFFLINE``.
@@ -68,7 +68,7 @@ class BlockedUser:
 
 @dataclass(frozen=True, slots=True)
 class ServerInfo:
-    """What the server's ``HELO`` said about the service (IMIP §3.1)."""
+    """What the server's ``HELO`` said about the service (docs/protocol.md §4.1)."""
 
     service: str
     display_name: str

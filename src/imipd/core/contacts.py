@@ -1,5 +1,5 @@
 """Contacts: asking for permission, answering, removing, blocking, and the lists
-(IMIP.md §3.4). Each rule is one store transaction; what others must see of it goes
+(docs/protocol.md §5). Each rule is one store transaction; what others must see of it goes
 through the router."""
 
 from __future__ import annotations

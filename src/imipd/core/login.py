@@ -1,5 +1,5 @@
 """Signing in: the password check, the failed-login throttle, and taking over a session
-left open elsewhere (IMIP.md §3.2)."""
+left open elsewhere (docs/protocol.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Messages: delivered to the recipient's live session, or stored for later (IMIP.md §3.5).
+"""Messages: delivered to the recipient's live session, or stored for later (docs/protocol.md §6).
 
 A message to a recipient whose live session takes it is finished before ``send``
 returns: no store, no task, no waiting (the relay's hot path). Anything else is

@@ -1,4 +1,4 @@
-"""What a user name and a nickname may be (IMIP.md §3.2)."""
+"""What a user name and a nickname may be (docs/protocol.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Presence: what a user says of themselves, and what their watchers see (IMIP.md §3.3)."""
+"""Presence: what a user says of themselves, and what their watchers see (docs/protocol.md §4.3)."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ class Session:
         self._held: list[Event] | None = None
         self._owed: InFlight | None = None
         """Messages shown and not yet acknowledged by the user's side, on record in the
-        journal: the service answers for them until they are (IMIP.md §3.5)."""
+        journal: the service answers for them until they are (docs/protocol.md §6.4)."""
         self._handback: asyncio.Future[None] | None = None
         """Made when this session replaced another: done once that one handed back what
         it had not delivered (its messages come before what waits in the store)."""

@@ -12,7 +12,8 @@ from ..router import OFFLINE, Outcome
 
 
 class Presence(enum.StrEnum):
-    """What a user says of themselves (IMIP.md §3.3); ``OFFLINE`` means appearing offline."""
+    """What a user says of themselves (docs/protocol.md §4.3); ``OFFLINE`` means appearing
+    offline."""
 
     ONLINE = "ONLINE"
     AWAY = "AWAY"

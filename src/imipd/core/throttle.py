@@ -1,4 +1,4 @@
-"""Sliding-window counts per origin: the failed-login throttle (IMIP.md §3.2), sign-ups.
+"""Sliding-window counts per origin: the failed-login throttle (docs/protocol.md §4.2), sign-ups.
 
 Beyond ``limit`` failed logins from one origin within ``window`` seconds, every
 further login from it is refused unchecked. A login still being checked counts

@@ -1,4 +1,4 @@
-"""The one mapping from the core's outcomes and refusals to IMIP statuses (IMIP.md §5).
+"""The one mapping from the core's outcomes and refusals to IMIP statuses (docs/protocol.md §9).
 
 Handlers raise ``Refusal`` for what only the wire can get wrong (a missing header,
 an unsupported protocol), with its status; the core's refusals carry none and get

@@ -1,4 +1,4 @@
-"""Carrying out one block: the checks of IMIP.md §4, the verb's handler, and the answer
+"""Carrying out one block: the checks of docs/protocol.md §8, the verb's handler, and the answer
 to what it refused (the one place where refusals become ``ACK`` codes)."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ async def _carry_on(session: ImipSession, block: Block, block_id: str, rest: Res
 
 def refused(session: ImipSession, block: Block, block_id: str | None,
             error: Exception) -> None:
-    """A handler refused the block (or failed): the answer IMIP.md gives for that.
+    """A handler refused the block (or failed): the answer docs/protocol.md gives for that.
     ``MESG`` with ``ACK-Type: none`` is answered nothing, errors included."""
     verb = block.verb
     if isinstance(error, Refusal):

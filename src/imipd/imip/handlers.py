@@ -34,7 +34,7 @@ Handler = Callable[[ImipSession, Block], "Rest | None"]
 
 
 class AckType(enum.Enum):
-    """What the sender of a ``MESG`` asks to be answered (IMIP.md §3.5)."""
+    """What the sender of a ``MESG`` asks to be answered (docs/protocol.md §6.2)."""
 
     ERRORS_ONLY = "errors-only"
     ALWAYS = "always"
@@ -66,7 +66,7 @@ def _user(session: ImipSession) -> Session:
     return user
 
 
-# -- greeting and login (IMIP.md §3.1, §3.2) ---------------------------------------------
+# -- greeting and login (docs/protocol.md §4.1, §4.2) ------------------------------------
 
 
 def helo(session: ImipSession, block: Block) -> None:
@@ -129,7 +129,7 @@ async def _log_in(session: ImipSession, block: Block, name: str) -> None:
     session.send("LOGN", (account.name,), ((H.REFERENCE, block.header(H.ID) or ""),))
 
 
-# -- presence (IMIP.md §3.3) -------------------------------------------------------------
+# -- presence (docs/protocol.md §4.3) ----------------------------------------------------
 
 
 def stat(session: ImipSession, block: Block) -> Rest:
@@ -149,7 +149,7 @@ def stat(session: ImipSession, block: Block) -> Rest:
     return presence.announce(user)
 
 
-# -- contact lists (IMIP.md §3.4) --------------------------------------------------------
+# -- contact lists (docs/protocol.md §5) -------------------------------------------------
 
 
 def list_(session: ImipSession, block: Block) -> Rest:
@@ -220,7 +220,7 @@ async def _never_answered(session: ImipSession, rest: Rest) -> None:
         session.log.exception("ACK failed")
 
 
-# -- messages (IMIP.md §3.5) -------------------------------------------------------------
+# -- messages (docs/protocol.md §6) ------------------------------------------------------
 
 
 def mesg(session: ImipSession, block: Block) -> Rest | None:
@@ -256,7 +256,7 @@ async def _answer_later(session: ImipSession, block_id: str | None,
         session.answer(block_id, STATUS_OF_SENT[sent])
 
 
-# -- keep-alive and logout (IMIP.md §3.6) ------------------------------------------------
+# -- keep-alive and logout (docs/protocol.md §7) -----------------------------------------
 
 
 def ping(session: ImipSession, block: Block) -> None:

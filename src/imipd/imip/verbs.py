@@ -1,4 +1,4 @@
-"""The verbs of IMIP and which ones each phase of a connection accepts (IMIP.md §4)."""
+"""The verbs of IMIP and which ones each phase of a connection accepts (docs/protocol.md §8)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Verb(enum.StrEnum):
 
 
 class Phase(enum.Enum):
-    """Where a connection's conversation stands (IMIP.md §3–§4)."""
+    """Where a connection's conversation stands (docs/protocol.md §4, §8)."""
 
     CONNECTED = "connected"
     """Before HELO."""

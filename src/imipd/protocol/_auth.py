@@ -1,4 +1,4 @@
-"""imip-md5: the login challenge and digest of IMIP.md §3.2."""
+"""imip-md5: the login challenge and digest of docs/protocol.md §4.1–§4.2."""
 
 from __future__ import annotations
 

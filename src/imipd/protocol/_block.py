@@ -1,4 +1,4 @@
-"""The ``Block`` value type and its serializer (IMIP.md §2)."""
+"""The ``Block`` value type and its serializer (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from ._status import Status
 
 
 class ProtocolError(Exception):
-    """Input that breaks a rule of IMIP.md §2, with the status to answer it with.
+    """Input that breaks a rule of docs/protocol.md §2–§3, with the status to answer it with.
 
     ``fatal`` tells whether framing is lost: the connection must answer once and
     close. Otherwise the offending block has been consumed whole and the next one

@@ -1,4 +1,4 @@
-"""The size limits of IMIP.md §2 (Robustness), one frozen value fed from the config."""
+"""The size limits of docs/protocol.md §3.2, one frozen value fed from the config."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ KIB = 1024
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Every limit the parser enforces. The defaults are those of IMIP.md §2."""
+    """Every limit the parser enforces. The defaults are those of docs/protocol.md §3.2."""
 
     type_line: int = 1 * KIB
     """Longest type line in bytes, line ending excluded; longer loses framing (850)."""

@@ -1,8 +1,8 @@
-"""The incremental, sans-IO block parser (IMIP.md §2).
+"""The incremental, sans-IO block parser (docs/protocol.md §2–§3).
 
 Push bytes in with :meth:`Parser.feed` (``b""`` means the stream ended), pull
 blocks out with :meth:`Parser.next_block`. The parser never buffers more than a
-limit allows before it judges the input: every limit of IMIP.md §2 is checked
+limit allows before it judges the input: every limit of docs/protocol.md §3.2 is checked
 as soon as the bytes that break it arrive.
 
 Contract: :meth:`Parser.next_block` returns a :class:`Block`, ``NEED_DATA`` or

@@ -1,4 +1,4 @@
-"""The status codes of IMIP.md §5, in one table."""
+"""The status codes of docs/protocol.md §9, in one table."""
 
 from __future__ import annotations
 

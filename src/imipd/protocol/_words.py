@@ -1,4 +1,4 @@
-"""Case-insensitive matching of protocol words, in ASCII only (IMIP.md §2, §3.2).
+"""Case-insensitive matching of protocol words, in ASCII only (docs/protocol.md §2.3, §4.2).
 
 Verbs, header names, presences, ``List`` values and user names are matched
 without regard to case, but only the 26 ASCII letters have a case here. Python's

@@ -41,7 +41,7 @@ YIELD_AFTER = 64 * 1024
 """A read this large pauses reading until the next loop iteration: other connections get
 their turn (uvloop reads a ready socket up to 32 times before it runs anything else)."""
 LINGER = 2.0
-"""After framing is lost: seconds to discard input before closing (IMIP.md §2)."""
+"""After framing is lost: seconds to discard input before closing (docs/protocol.md §3.3)."""
 DRAIN_TIMEOUT = 30.0
 ACK_WAIT = 2.0
 """Closing: seconds to wait for the peer to acknowledge what it was sent."""

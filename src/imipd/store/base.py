@@ -1,6 +1,6 @@
 """The ``Store`` interface and the value types that cross it.
 
-Users are identified by their *key*: the user name in lower case (IMIP.md:
+Users are identified by their *key*: the user name in lower case (docs/protocol.md §4.2:
 names match case-insensitively). Values handed back carry the *name* as the
 account was created, which is what the server writes on the wire. Every method
 is one transaction: when it returns, its effect is durable (committed).
@@ -186,7 +186,7 @@ class Snapshot:
 
 class InFlight(Protocol):
     """The messages handed to one connection, in order, that its peer has not acknowledged
-    yet: what the server still answers for (IMIP.md §3.5). Each is known by where it ends
+    yet: what the server still answers for (docs/protocol.md §6.4). Each is known by where it ends
     in the connection's output (its mark)."""
 
     def __len__(self) -> int:
@@ -281,7 +281,7 @@ class Store(Protocol):
 
     # -- contacts and permissions -----------------------------------------
     async def ask(self, watcher: str, target: str, text: bytes, at: float) -> Asked | None:
-        """``watcher`` asks to watch ``target`` (IMIP.md §3.4); None when either user does
+        """``watcher`` asks to watch ``target`` (docs/protocol.md §5); None when either user does
         not exist.
 
         A pending request of ``target`` to watch ``watcher`` is granted first (asking

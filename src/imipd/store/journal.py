@@ -1,5 +1,5 @@
 """The journal of live messages: those handed to a recipient's connection that the
-recipient's TCP has not acknowledged yet (IMIP.md §3.5).
+recipient's TCP has not acknowledged yet (docs/protocol.md §6.4).
 
 A message delivered live is answered ``600`` before its bytes have reached the
 recipient. Until they have, the server still answers for it. Each connection's
