@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,13 @@ def test_imip_config_shows_and_writes(tmp_path: Path) -> None:
     runner = CliRunner()
     shown = runner.invoke(main, ["--config", str(path), "config"], env={"IMIP_CONFIG": None})
     assert shown.exit_code == 0
-    assert shown.output == f"# {path} (not written yet)\nserver = \nuser = \n"
+    assert shown.output == f'# {path} (not written yet)\nserver = ""\nuser = ""\n'
     saved = runner.invoke(main, ["--config", str(path), "config", "--server", "example.org"])
     assert saved.exit_code == 0 and path.exists()
     shown = runner.invoke(main, ["--config", str(path), "config"])
-    assert shown.output == f"# {path}\nserver = example.org\nuser = \n"
+    assert shown.output == f'# {path}\nserver = "example.org"\nuser = ""\n'
+    # what it shows can be pasted into the file
+    assert tomllib.loads(shown.output) == {"server": "example.org", "user": ""}
     bad = runner.invoke(main, ["--config", str(path), "config", "--server", "host:99999"])
     assert bad.exit_code == 2 and "port" in bad.output
 

@@ -52,7 +52,7 @@ def set_user_version(data_dir: Path, version: int) -> None:
 
 def test_user_add_list_and_login(tmp_path: Path, imipd_server: ServerFactory) -> None:
     data = tmp_path / "d"
-    done = run("user", "add", "alice", "--password", "pw-a", "--nick", "Alice A.",
+    done = run("user", "add", "alice", "--password", "pw-alice", "--nick", "Alice A.",
                data_dir=data)
     assert (done.returncode, done.stdout) == (0, "created alice\n"), done.stderr
     # no --password: prompted for, with confirmation, read from stdin
@@ -70,7 +70,7 @@ def test_user_add_list_and_login(tmp_path: Path, imipd_server: ServerFactory) ->
     assert (data / "imipd.sqlite3").stat().st_mode & 0o777 == 0o600
 
     server = imipd_server([], data_dir=data)
-    alice = connect_logged_in(server.port, "alice", "pw-a")
+    alice = connect_logged_in(server.port, "alice", "pw-alice")
     bob = Client(server.port, "bob")
     bob.login("bob.smith", "s3 cret", spelled="Bob.Smith")  # any casing; written as created
     bob.online()
@@ -97,26 +97,28 @@ def test_user_add_rejects_invalid_names(tmp_path: Path) -> None:
         assert done.returncode == 1, done
         assert done.stderr.startswith(f"Error: invalid user name {name!r}"), done.stderr
         assert "created" not in done.stdout
-    assert run("user", "list", data_dir=tmp_path / "d").stdout == ""
+    assert not (tmp_path / "d").exists()  # a refused command leaves nothing behind
 
 
 def test_user_add_refusals(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    assert run("user", "add", "alice", "--password", "pw-alice", data_dir=data).returncode == 0
     for spelling in ("alice", "ALICE"):
-        done = run("user", "add", spelling, "--password", "other", data_dir=data)
+        done = run("user", "add", spelling, "--password", "other-pw", data_dir=data)
         assert done.returncode == 1
         assert done.stderr == f"Error: user {spelling} already exists\n"
         assert done.stdout == ""
-    done = run("user", "add", "x" * 64, "--password", "pw", data_dir=data)
+    done = run("user", "add", "x" * 64, "--password", "pw-long", data_dir=data)
     assert done.returncode == 0, done.stderr  # 64 characters is the longest name
     done = run("user", "add", "nick", "--password", "pw", "--nick", 'say "hi"', data_dir=data)
     assert done.returncode == 1 and "invalid nickname" in done.stderr
     done = run("user", "add", "nopw", "--password", "", data_dir=data)
-    assert done.returncode == 1 and "password must not be empty" in done.stderr
+    assert (done.returncode, done.stderr) == (
+        1, "Error: the password needs at least 6 characters\n")
     done = run("user", "list", data_dir=data)
     assert done.stdout == f"alice\talice\t0 waiting\n{'x' * 64}\t{'x' * 64}\t0 waiting\n"
-    for command in (("user", "del", "nobody"), ("user", "passwd", "nobody", "--password", "p")):
+    for command in (("user", "del", "nobody"),
+                    ("user", "passwd", "nobody", "--password", "pw-nobody")):
         done = run(*command, data_dir=data)
         assert (done.returncode, done.stderr) == (1, "Error: no such user nobody\n")
 
@@ -158,10 +160,10 @@ def test_passwd_drops_the_live_session(imipd_server: ServerFactory) -> None:
     # prompted for when --password is absent; no live session: nothing dropped
     again.close()
     time.sleep(0.2)
-    done = run("user", "passwd", "bob", data_dir=server.data_dir, input="third\nthird\n")
+    done = run("user", "passwd", "bob", data_dir=server.data_dir, input="third-pw\nthird-pw\n")
     assert done.returncode == 0 and done.stdout.endswith("changed the password of bob\n"), done
     third = Client(server.port, "third")
-    third.login("bob", "third")
+    third.login("bob", "third-pw")
 
 
 def test_del_drops_the_live_session(imipd_server: ServerFactory) -> None:
@@ -250,13 +252,13 @@ def test_db_upgrade(tmp_path: Path) -> None:
     done = run("db", "upgrade", data_dir=data)
     assert (done.returncode, done.stdout) == (
         0, f"schema is at version {SCHEMA_VERSION}: nothing to do\n")
-    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    assert run("user", "add", "alice", "--password", "pw-alice", data_dir=data).returncode == 0
 
 
 def test_db_upgrade_from_the_first_schema(tmp_path: Path) -> None:
     """A database of the first imipd (schema 1): refused until upgraded, data kept."""
     data = tmp_path / "d"
-    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    assert run("user", "add", "alice", "--password", "pw-alice", data_dir=data).returncode == 0
     conn = sqlite3.connect(data / "imipd.sqlite3")
     try:
         conn.execute("DROP INDEX messages_by_acceptance")
@@ -280,7 +282,7 @@ def test_db_upgrade_from_the_first_schema(tmp_path: Path) -> None:
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    assert run("user", "add", "alice", "--password", "pw", data_dir=data).returncode == 0
+    assert run("user", "add", "alice", "--password", "pw-alice", data_dir=data).returncode == 0
     newer = SCHEMA_VERSION + 1
     set_user_version(data, newer)
     message = (f"database schema is version {newer}, this imipd needs {SCHEMA_VERSION}: this "
@@ -289,7 +291,7 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.endswith(f"Error: {message}\n"), done.stderr
     assert "imipd listening" not in done.stderr
-    for command in (("db", "upgrade"), ("user", "add", "bob", "--password", "x")):
+    for command in (("db", "upgrade"), ("user", "add", "bob", "--password", "pw-bob")):
         done = run(*command, data_dir=data)
         assert (done.returncode, done.stderr) == (1, f"Error: {message}\n"), command
     done = run("check", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", data_dir=data)
@@ -323,7 +325,7 @@ def test_refuses_a_file_that_is_not_imipd(tmp_path: Path) -> None:
 
 def test_parallel_first_run(tmp_path: Path, imipd_server: ServerFactory) -> None:
     data = tmp_path / "fresh"
-    procs = [subprocess.Popen([IMIPD, "user", "add", f"user{i}", "--password", f"pw{i}",
+    procs = [subprocess.Popen([IMIPD, "user", "add", f"user{i}", "--password", f"password{i}",
                                "--data-dir", str(data)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(6)]
     results = [(p.wait(30), *p.communicate()) for p in procs]
@@ -334,7 +336,7 @@ def test_parallel_first_run(tmp_path: Path, imipd_server: ServerFactory) -> None
     assert [p.name for p in data.iterdir() if p.name.endswith(".tmp")] == []
 
     server = imipd_server([], data_dir=data)
-    clients = [connect_logged_in(server.port, f"user{i}", f"pw{i}") for i in range(6)]
+    clients = [connect_logged_in(server.port, f"user{i}", f"password{i}") for i in range(6)]
     ref = clients[0].mesg("user5", b"all here")
     clients[5].expect_mesg("user0", "user5", b"all here")
     clients[0].expect_ack(600, ref)
@@ -348,7 +350,7 @@ def test_second_server_on_the_same_data_refuses(imipd_server: ServerFactory) -> 
     assert "imipd listening" not in done.stderr
     # the first one is untouched, control socket included
     alice = connect_logged_in(server.port, "alice", "pw-a")
-    done = run("user", "passwd", "alice", "--password", "x", data_dir=server.data_dir)
+    done = run("user", "passwd", "alice", "--password", "pw-new", data_dir=server.data_dir)
     assert done.stdout.endswith("dropped 1 live session(s)\n"), done
     alice.expect_disc("password changed")
 
@@ -425,10 +427,10 @@ def test_config_show(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert f"keep_alive = 30    # file {config}" in lines
-    assert "service = env.example    # environment IMIPD_SERVICE" in lines
+    assert 'service = "env.example"    # environment IMIPD_SERVICE' in lines
     assert "login_window = 90    # environment IMIPD_LOGIN_WINDOW" in lines
-    assert "log_level = debug    # flag" in lines
-    assert "listen = *:11319    # default" in lines
+    assert 'log_level = "debug"    # flag' in lines
+    assert 'listen = "*:11319"    # default' in lines
     assert "max_mesg_body = 16384    # default" in lines
     assert [line.split(" = ")[0] for line in lines] == [f.name for f in config_fields()]
     config.write_text("keep_alive = 2\n")
@@ -462,21 +464,23 @@ def test_store_and_router_flags_on_every_command(tmp_path: Path) -> None:
     ``--router local`` the in-process router: for the CLI and for ``serve`` alike."""
     data, database = tmp_path / "d", tmp_path / "elsewhere" / "im.db"
     store = f"sqlite:{database}"
-    done = run("user", "add", "alice", "--password", "pw-a", "--store", store, "--router",
+    done = run("user", "add", "alice", "--password", "pw-alice", "--store", store, "--router",
                "local", data_dir=data)
     assert (done.returncode, done.stdout) == (0, "created alice\n"), done.stderr
     assert database.is_file() and (data / "secret.key").is_file()
     assert not (data / "imipd.sqlite3").exists()
     done = run("user", "list", "--store", store, data_dir=data)
     assert (done.returncode, done.stdout) == (0, "alice\talice\t0 waiting\n"), done.stderr
-    done = run("user", "list", data_dir=data)  # the default database knows no alice
-    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    done = run("user", "list", data_dir=data)  # there is no default database: not created
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr.startswith(f"Error: no database at {data / 'imipd.sqlite3'}: ")
+    assert not (data / "imipd.sqlite3").exists()
     done = run("db", "upgrade", "--store", store, data_dir=data)
     assert (done.returncode, done.stdout) == (
         0, f"schema is at version {SCHEMA_VERSION}: nothing to do\n")
     server = ImipdServer(data, "--store", store, "--router", "local").start()
     try:
-        connect_logged_in(server.port, "alice", "pw-a").close()
+        connect_logged_in(server.port, "alice", "pw-alice").close()
         assert f"store {database}, router local" in server.log_text()
         assert server.stop() == 0
     finally:
@@ -506,3 +510,110 @@ def test_an_unknown_backend_is_a_clear_error_naming_the_option(
         assert done.returncode == 1, done
         assert done.stderr.startswith(f"Error: configuration: {expected}"), done.stderr
     assert not (tmp_path / "d" / "imipd.sqlite3").exists()
+
+
+# -- issue 14: one password rule, failures in one line, reading creates nothing, TOML output -----
+
+
+def test_one_password_rule_for_every_account_command(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    done = run("user", "add", "x", "--password", "a", data_dir=data)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "Error: the password needs at least 6 characters\n")
+    assert not data.exists()
+    # not the nickname (the name when no --nick), in any casing
+    done = run("user", "add", "robert", "--password", "ROBERT", data_dir=data)
+    assert (done.returncode, done.stderr) == (1, "Error: the password may not be the nickname\n")
+    done = run("user", "add", "bob", "--password", "Bobby!", "--nick", "bobby!", data_dir=data)
+    assert (done.returncode, done.stderr) == (1, "Error: the password may not be the nickname\n")
+    done = run("user", "add", "bob", "--password", "pw-bob", "--nick", "Bobby", data_dir=data)
+    assert done.returncode == 0, done.stderr
+    for password, reason in (("short", "the password needs at least 6 characters"),
+                             ("BOBBY", "the password needs at least 6 characters"),
+                             ("bobby", "the password needs at least 6 characters")):
+        done = run("user", "passwd", "bob", "--password", password, data_dir=data)
+        assert (done.returncode, done.stderr) == (1, f"Error: {reason}\n"), password
+    done = run("user", "add", "ann", "--password", "pw-ann", "--nick", "ANNIE1", data_dir=data)
+    assert done.returncode == 0
+    done = run("user", "passwd", "ann", "--password", "annie1", data_dir=data)
+    assert (done.returncode, done.stderr) == (1, "Error: the password may not be the nickname\n")
+    # min_password_length from the configuration (file, environment)
+    env = {"IMIPD_MIN_PASSWORD_LENGTH": "10"}
+    done = run("user", "add", "carl", "--password", "nine-char", data_dir=data, env=env)
+    assert (done.returncode, done.stderr) == (
+        1, "Error: the password needs at least 10 characters\n")
+    done = run("user", "add", "carl", "--password", "ten-chars!", data_dir=data, env=env)
+    assert done.returncode == 0, done.stderr
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
+    return lines[0]
+
+
+def test_backup_and_restore_failures_are_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("user", "add", "alice", "--password", "pw-alice", data_dir=data).returncode == 0
+    missing = tmp_path / "missing" / "dir"
+    line = _one_line_error(run("backup", str(missing / "x"), data_dir=data))
+    assert str(missing) in line and "does not create directories" in line
+    assert not (tmp_path / "missing").exists()
+    line = _one_line_error(run("backup", str(tmp_path / "b.tar"), data_dir=tmp_path / "none"))
+    assert "no database at" in line
+    not_tar = tmp_path / "notatar.tar"
+    not_tar.write_text("not a tar\n")
+    target = tmp_path / "new" / "data"
+    line = _one_line_error(run("restore", str(not_tar), data_dir=target))
+    assert line == f"Error: {not_tar} is not an imipd backup (not a tar file)"
+    assert not (tmp_path / "new").exists()  # refusing leaves nothing behind
+    good = tmp_path / "good.tar"
+    assert run("backup", str(good), data_dir=data).returncode == 0
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    line = _one_line_error(run("restore", str(good), data_dir=blocker / "data"))
+    assert str(blocker) in line
+
+
+def test_reading_commands_create_nothing(tmp_path: Path) -> None:
+    mistyped = tmp_path / "mistyped"
+    for command in (("user", "list"), ("user", "del", "bob"),
+                    ("user", "passwd", "bob", "--password", "pw-bob-2")):
+        line = _one_line_error(run(*command, data_dir=mistyped))
+        assert str(mistyped / "imipd.sqlite3") in line and "--data-dir" in line, line
+    assert not mistyped.exists()
+    # a change written where no server runs: said on stderr, and done
+    done = run("user", "add", "bob", "--password", "pw-bob", data_dir=mistyped)
+    assert (done.returncode, done.stdout) == (0, "created bob\n")
+    assert done.stderr == (f"note: no running imipd serves {mistyped} (no control socket "
+                           "there); the change was made there\n")
+
+
+def test_imipd_user_add_next_to_a_server_says_nothing(imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+    done = run("user", "add", "carol", "--password", "pw-carol", data_dir=server.data_dir)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "created carol\n", "")
+
+
+def test_config_show_and_help_print_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    done = run("config", "show", "--public-url", "", env={"IMIPD_ADMIN_TOKEN": "t" * 20})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "registration = true    # default" in lines
+    assert "trust_forwarded_for = false    # default" in lines
+    assert 'store = ""    # default' in lines
+    assert "# admin_token = (set, not shown)    # environment IMIPD_ADMIN_TOKEN" in lines
+    shown = tomllib.loads(done.stdout)  # every line can be pasted into the file
+    assert shown["registration"] is True and shown["public_url"] == ""
+    assert "admin_token" not in shown
+    config = tmp_path / "pasted.toml"
+    config.write_text(done.stdout)
+    assert run("config", "show", "--config", str(config)).returncode == 0
+    done = run("serve", "--help")
+    assert "[default: True]" not in done.stdout and "[default: False]" not in done.stdout
+    help_text = " ".join(done.stdout.split())
+    assert '[default: true]' in help_text and '[default: "local"]' in help_text, help_text

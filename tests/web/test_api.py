@@ -52,18 +52,19 @@ def test_token_is_required(shared_server: WebServer) -> None:
 def test_create_list_get_and_the_cli_rules(shared_server: WebServer) -> None:
     client = shared_server.client()
     reply = client.api("POST", "/api/users", ADMIN_TOKEN,
-                       {"name": "Carol", "password": "pw", "nick": "Carol C"})
+                       {"name": "Carol", "password": "pw-carol", "nick": "Carol C"})
     assert reply.status == 201, reply.text
     assert reply.json()["name"] == "Carol" and reply.json()["nick"] == "Carol C"
     # the same rules and messages as `imipd user add`
-    reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "carol", "password": "pw"})
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "carol", "password": "pw-carol"})
     assert (reply.status, reply.json()) == (409, {"error": "user carol already exists"})
     reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "no spaces", "password": "p"})
     assert reply.status == 400
     assert reply.json()["error"] == ("invalid user name 'no spaces': "
                                      "1-64 characters of A-Z a-z 0-9 . _ -")
     reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "dave", "password": ""})
-    assert (reply.status, reply.json()) == (400, {"error": "the password must not be empty"})
+    assert (reply.status, reply.json()) == (
+        400, {"error": "the password needs at least 6 characters"})
     reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "dave"})
     assert (reply.status, reply.json()) == (400, {"error": "'password' must be a string"})
     reply = client.request("POST", "/api/users", b"not json", {
@@ -95,18 +96,18 @@ def test_reset_password_drops_the_live_session(shared_server: WebServer) -> None
     assert again.login("erin", "old-pw").args == ("811",)
     assert again.login("erin", "new-pw").verb == "LOGN"
     again.close()
-    reply = client.api("PUT", "/api/users/nobody/password", ADMIN_TOKEN, {"password": "x"})
+    reply = client.api("PUT", "/api/users/nobody/password", ADMIN_TOKEN, {"password": "pw-nobody"})
     assert reply.status == 404
-    reply = client.api("PUT", "/api/users/erin/password", ADMIN_TOKEN, {"password": "a\nb"})
+    reply = client.api("PUT", "/api/users/erin/password", ADMIN_TOKEN, {"password": "abc\ndef"})
     assert (reply.status, reply.json()) == (
-        400, {"error": "the password must not contain control characters"})
+        400, {"error": "the password may not contain control characters"})
 
 
 def test_sessions_list_and_kick(shared_server: WebServer) -> None:
     client = shared_server.client()
-    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "frank", "password": "pw-f",
+    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "frank", "password": "pw-frank",
                                                    "nick": "Frank"})
-    frank = logged_in(shared_server, "frank", "pw-f")
+    frank = logged_in(shared_server, "frank", "pw-frank")
     sessions = client.api("GET", "/api/sessions", ADMIN_TOKEN).json()["sessions"]
     mine = [s for s in sessions if s["name"] == "frank"]
     assert len(mine) == 1
@@ -121,17 +122,17 @@ def test_sessions_list_and_kick(shared_server: WebServer) -> None:
     reply = client.api("DELETE", "/api/sessions/frank", ADMIN_TOKEN)
     assert (reply.status, reply.json()) == (404, {"error": "frank has no live session"})
     # the account itself is untouched
-    logged_in(shared_server, "frank", "pw-f").close()
+    logged_in(shared_server, "frank", "pw-frank").close()
 
 
 def test_delete_drops_the_live_session(shared_server: WebServer) -> None:
     client = shared_server.client()
-    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "gina", "password": "pw-g"})
-    gina = logged_in(shared_server, "gina", "pw-g")
+    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "gina", "password": "pw-gina"})
+    gina = logged_in(shared_server, "gina", "pw-gina")
     reply = client.api("DELETE", "/api/users/gina", ADMIN_TOKEN)
     assert (reply.status, reply.json()) == (200, {"deleted": "gina", "sessions_dropped": 1})
     expect_disc(gina, b"account deleted")
-    assert ImipClient(shared_server.port).login("gina", "pw-g").args == ("811",)
+    assert ImipClient(shared_server.port).login("gina", "pw-gina").args == ("811",)
     reply = client.api("DELETE", "/api/users/gina", ADMIN_TOKEN)
     assert (reply.status, reply.json()) == (404, {"error": "no such user gina"})
 
@@ -139,17 +140,46 @@ def test_delete_drops_the_live_session(shared_server: WebServer) -> None:
 def test_cli_and_api_see_the_same_accounts(shared_server: WebServer) -> None:
     """One implementation behind both: a CLI-made account is listed by the API and vice versa."""
     data_dir = shared_server.process.data_dir
-    done = imipd("user", "add", "henry", "--password", "pw-h", "--nick", "Henry",
+    done = imipd("user", "add", "henry", "--password", "pw-henry", "--nick", "Henry",
                  data_dir=data_dir)
     assert done.stdout == "created henry\n", done.stderr
     client = shared_server.client()
     reply = client.api("GET", "/api/users/henry", ADMIN_TOKEN)
     assert reply.json()["nick"] == "Henry"
-    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "iris", "password": "pw-i"})
+    client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "iris", "password": "pw-iris"})
     done = imipd("user", "list", data_dir=data_dir)
     assert "iris\tiris\t0 waiting\n" in done.stdout
     # the same refusal, word for word
-    done = imipd("user", "add", "henry", "--password", "x", data_dir=data_dir, check=False)
+    done = imipd("user", "add", "henry", "--password", "pw-other", data_dir=data_dir,
+                 check=False)
     assert done.stderr == "Error: user henry already exists\n"
-    reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "henry", "password": "x"})
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN,
+                       {"name": "henry", "password": "pw-other"})
     assert reply.json() == {"error": "user henry already exists"}
+
+
+def test_min_password_length_is_one_rule_for_the_api_and_sign_up(
+        web_server: WebServerFactory) -> None:
+    """``min_password_length`` (issue 14): the admin API and the sign-up page refuse alike."""
+    server = web_server("--admin-token", ADMIN_TOKEN, "--min-password-length", "9")
+    client = server.client()
+    too_short = {"error": "the password needs at least 9 characters"}
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"name": "kim", "password": "eight-ch"})
+    assert (reply.status, reply.json()) == (400, too_short)
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN, {"password": "eight-ch", "nick": "K"})
+    assert (reply.status, reply.json()) == (400, too_short)
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN,
+                       {"name": "kim", "password": "KIMBERLEY", "nick": "Kimberley"})
+    assert (reply.status, reply.json()) == (400, {"error": "the password may not be the nickname"})
+    reply = client.api("POST", "/api/users", ADMIN_TOKEN,
+                       {"name": "kim", "password": "nine-char", "nick": "Kimberley"})
+    assert reply.status == 201, reply.text
+    reply = client.api("PUT", "/api/users/kim/password", ADMIN_TOKEN, {"password": "kimberley"})
+    assert (reply.status, reply.json()) == (400, {"error": "the password may not be the nickname"})
+    reply = client.api("PUT", "/api/users/kim/password", ADMIN_TOKEN, {"password": "short-pw"})
+    assert (reply.status, reply.json()) == (400, too_short)
+    form = client.get("/register")
+    assert "9 to 128 characters" in form.text
+    reply = client.post_form("/register", {"nick": "Lee", "password": "eight-ch",
+                                           "again": "eight-ch", "csrf_token": form.csrf_token})
+    assert reply.status == 400 and "The password needs at least 9 characters." in reply.text

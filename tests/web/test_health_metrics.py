@@ -128,3 +128,29 @@ def test_openmetrics_on_request(web_server: WebServerFactory) -> None:
     reply = server.client().get("/metrics", {"Accept": "application/openmetrics-text"})
     assert reply.headers["Content-Type"].startswith("application/openmetrics-text")
     assert reply.text.endswith("# EOF\n")
+
+
+FAMILIES = {
+    # name: type, as the Prometheus text format declares them
+    "imipd_sessions": "gauge", "imipd_connections": "gauge", "imipd_stored_messages": "gauge",
+    "imipd_logins_total": "counter", "imipd_blocks_received_total": "counter",
+    "imipd_answers_total": "counter", "imipd_messages_total": "counter",
+    "imipd_bad_blocks_total": "counter", "imipd_web_signups_total": "counter",
+    "process_cpu_seconds_total": "counter", "process_virtual_memory_bytes": "gauge",
+    "process_resident_memory_bytes": "gauge", "process_start_time_seconds": "gauge",
+    "process_open_fds": "gauge", "process_max_fds": "gauge",
+}
+
+
+def test_metric_families_follow_one_convention(web_server: WebServerFactory) -> None:
+    """Every counter ends in ``_total`` and none has a ``_created`` series (in either format)."""
+    server = web_server()
+    web = server.client()
+    assert web.sign_up("Counted", "password-1").status == 200
+    text = web.get("/metrics").text
+    declared = dict(line.split()[2:4] for line in text.splitlines()
+                    if line.startswith("# TYPE "))
+    assert declared == FAMILIES
+    assert "_created" not in text
+    openmetrics = web.get("/metrics", {"Accept": "application/openmetrics-text"}).text
+    assert "_created" not in openmetrics

@@ -46,14 +46,33 @@ def test_sign_up_from_helo_then_log_in_over_imip(web_server: WebServerFactory,
 
     # the next person gets the next number
     page.goto(url)
-    page.get_by_label("Nickname").fill("Ada")
-    page.get_by_label("Password", exact=True).fill("analytical")
-    page.get_by_label("Password again").fill("analytical")
-    page.get_by_role("button", name="Create my account").click()
+    ada_form = page.locator("input[name=csrf_token]").input_value()
+    sign_up(page, "Ada", "analytical")
     assert page.locator("#number").inner_text() == "1000001"
-    # reloading the welcome page must not sign up twice: the form's token was used up
+    assert page.url == f"{server.base}/register?welcome=1000001"  # Post/Redirect/Get
+    # reloading the welcome page shows the same account, and creates none
     page.reload()
-    assert page.get_by_role("heading", level=1).inner_text() == "This form has expired"
+    assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Ada!"
+    assert page.locator("#number").inner_text() == "1000001"
+    # back, and Ada's form sent again (as a page restored from the history is): the same
+    # account, not "this form has expired", not a second account
+    page.go_back()
+    page.evaluate("token => { document.querySelector('input[name=csrf_token]').value = token; }",
+                  ada_form)
+    sign_up(page, "Ada", "analytical")
+    assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Ada!"
+    assert page.locator("#number").inner_text() == "1000001"
+    # a new form makes a new account
+    page.goto(url)
+    sign_up(page, "Alan", "turing-1912")
+    assert page.locator("#number").inner_text() == "1000002"
+
+
+def sign_up(page: Any, nick: str, password: str) -> None:
+    page.get_by_label("Nickname").fill(nick)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password again").fill(password)
+    page.get_by_role("button", name="Create my account").click()
 
 
 def test_mistakes_are_explained_next_to_the_fields(web_server: WebServerFactory,

@@ -55,7 +55,7 @@ def test_signup_rules() -> None:
     assert not accounts.signup_problems("Ann", "secret", "secret")
     assert accounts.signup_problems("Ann", "ann", "ann").password  # too short
     assert accounts.signup_problems("Annabel", "ANNABEL", "ANNABEL").password == \
-        "The password may not be your nickname."
+        "The password may not be the nickname."
     problems = accounts.signup_problems("", "x" * 129, "y")
     assert problems.nick == "Enter a nickname."
     assert problems.password == "The password may have at most 128 characters."
@@ -181,3 +181,24 @@ def test_web_off(tmp_path: Path) -> None:
         assert hello.header("Registration") == "https://im.example.org/register"
     finally:
         process.kill()
+
+
+def test_sign_up_receipts() -> None:
+    guard = CsrfGuard(b"k" * 32)
+    tokens = [guard.token(guard.new_nonce()) for _ in range(12)]
+    cookie = guard.add_receipt(None, "1000000", tokens[0])
+    assert guard.created_by(cookie, tokens[0]) == "1000000"
+    assert guard.created_by(cookie, tokens[1]) is None
+    assert guard.created_by(cookie, None) is None
+    assert guard.has_receipt(cookie, "1000000") and not guard.has_receipt(cookie, "1000001")
+    # another key's receipt, or one altered, is worth nothing
+    assert CsrfGuard(b"o" * 32).created_by(cookie, tokens[0]) is None
+    altered = cookie.replace("1000000", "1000009")
+    assert guard.receipts(altered) == [] and guard.receipts("junk") == []
+    # the newest ten are kept
+    for number, token in enumerate(tokens[1:], 1000001):
+        cookie = guard.add_receipt(cookie, str(number), token)
+    assert [name for name, _ in guard.receipts(cookie)] == [str(n) for n in
+                                                            range(1000011, 1000001, -1)]
+    assert guard.created_by(cookie, tokens[11]) == "1000011"
+    assert guard.created_by(cookie, tokens[0]) is None

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]*)"')
 NUMBER = re.compile(r'<p class="number" id="number">(\d+)</p>')
@@ -73,15 +73,21 @@ class WebClient:
         return self.request("POST", path, urlencode(fields).encode(), {
             "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
 
+    def follow(self, reply: Reply, headers: dict[str, str] | None = None) -> Reply:
+        """GET a ``303``'s ``Location`` (relative to ``/register``, as a browser resolves it)."""
+        if reply.status != 303:
+            return reply
+        return self.get(urljoin("/register", reply.headers["Location"]), headers)
+
     def sign_up(self, nick: str, password: str, again: str | None = None,
                 headers: dict[str, str] | None = None) -> Reply:
-        """Load the form (for the cookie and token), then submit it."""
+        """Load the form (for the cookie and token), submit it, follow the redirect."""
         form = self.get("/register", headers)
         assert form.status == 200, form.text
-        return self.post_form("/register", {
+        return self.follow(self.post_form("/register", {
             "nick": nick, "password": password,
             "again": password if again is None else again, "csrf_token": form.csrf_token,
-        }, headers)
+        }, headers), headers)
 
     def api(self, method: str, path: str, token: str | None, data: Any = None) -> Reply:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}

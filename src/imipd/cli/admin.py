@@ -20,20 +20,43 @@ from ..server import backends, control
 from ..server.config import Config, parse_hostport
 from ..store import SchemaError, Store
 from ..store.backup import BackupError, create_backup, restore_backup
+from ..store.keyfile import DecryptError, KeyFileError
+from ..store.sqlite import NoStore
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run one administration coroutine; store errors become clean messages."""
+    """Run one administration coroutine; every failure becomes one line (exit status 1)."""
     try:
         asyncio.run(coro)
-    except (SchemaError, accounts.AccountError) as error:
+    except (SchemaError, accounts.AccountError, KeyFileError, DecryptError) as error:
         raise click.ClickException(str(error)) from None
+    except NoStore as error:
+        raise click.ClickException(
+            f"{error}: no imipd data there (name the data directory with --data-dir, "
+            "or the database with --store)") from None
+    except OSError as error:
+        raise click.ClickException(_os_error(error)) from None
 
 
-async def open_store(config: Config) -> Store:
+def _os_error(error: OSError) -> str:
+    """One line for a failed file operation, naming the path."""
+    where = f"{error.filename}: " if error.filename else ""
+    return f"{where}{error.strerror or error}"
+
+
+async def open_store(config: Config, *, create: bool = False) -> Store:
+    """The store, open. Only commands that add data ``create`` it (directory, database and
+    key); the others fail with ``NoStore`` at a path that holds none."""
+    return await backends.open_store(config, create=create)
+
+
+def note_unserved(config: Config, served: bool | None = None) -> None:
+    """After a change: say on stderr when it went into a data directory no running imipd
+    serves (a mistyped --data-dir, or the server is stopped). ``served``: already known."""
     data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return await backends.open_store(config)
+    if not (control.running(data_dir) if served is None else served):
+        click.echo(f"note: no running imipd serves {data_dir} (no control socket there); "
+                   "the change was made there", err=True)
 
 
 def tell_server(config: Config) -> accounts.DropSessions:
@@ -47,24 +70,28 @@ def report_dropped(dropped: int | None) -> None:
 
 
 async def add_user(config: Config, name: str, password: str, nick: str | None) -> None:
-    accounts.check_new(name, password, nick)
-    store = await open_store(config)
+    accounts.check_new(name, password, nick, min_length=config.min_password_length)
+    store = await open_store(config, create=True)
     try:
-        account = await accounts.create(store, name, password, nick)
+        account = await accounts.create(store, name, password, nick,
+                                        min_length=config.min_password_length)
     finally:
         await store.close()
     click.echo(f"created {account.name}")
+    note_unserved(config)
 
 
 async def set_password(config: Config, name: str, password: str) -> None:
-    accounts.check_password(password)
+    accounts.check_password(password, min_length=config.min_password_length)
     store = await open_store(config)
     try:
-        dropped = await accounts.set_password(store, name, password, tell_server(config))
+        dropped = await accounts.set_password(store, name, password, tell_server(config),
+                                              min_length=config.min_password_length)
     finally:
         await store.close()
     click.echo(f"changed the password of {name}")
     report_dropped(dropped)
+    note_unserved(config, served=dropped is not None)
 
 
 async def delete_user(config: Config, name: str) -> None:
@@ -75,6 +102,7 @@ async def delete_user(config: Config, name: str) -> None:
         await store.close()
     click.echo(f"deleted {name}")
     report_dropped(dropped)
+    note_unserved(config, served=dropped is not None)
 
 
 async def list_users(config: Config) -> None:
@@ -97,8 +125,10 @@ async def upgrade(config: Config) -> None:
 def backup(config: Config, file: Path) -> None:
     try:
         info = create_backup(config.database, Path(config.data_dir), file)
-    except BackupError as error:
+    except (BackupError, KeyFileError) as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write the backup: {_os_error(error)}") from None
     click.echo(f"backed up {info.users} user(s) and {info.stored_messages} waiting message(s) "
                f"to {file}")
     click.echo("warning: the backup holds the password key; keep it secret", err=True)
@@ -112,6 +142,8 @@ def restore(config: Config, file: Path, *, force: bool) -> None:
         info = restore_backup(file, config.database, data_dir, force=force)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot restore: {_os_error(error)}") from None
     click.echo(f"restored {info.users} user(s) and {info.stored_messages} waiting message(s) "
                f"into {data_dir} (schema version {info.schema_version})")
 

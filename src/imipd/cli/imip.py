@@ -240,7 +240,7 @@ def config_command(ctx: click.Context, server: str | None, user: str | None) -> 
     if server is None and user is None:
         click.echo(f"# {path}{'' if path.exists() else ' (not written yet)'}")
         for key in userconfig.KEYS:
-            click.echo(f"{key} = {settings.get(key, '')}")
+            click.echo(f"{key} = {userconfig.toml_string(settings.get(key, ''))}")
         return
     if server is not None:
         try:

@@ -31,7 +31,7 @@ def _config_options(func: F) -> F:
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         help_text = f.metadata.get("help", "")
         if "default_text" not in f.metadata:  # else the help says it
-            help_text += f" [default: {f.default}]"
+            help_text += f" [default: {cfg.toml_value(f.default)}]"
         if kind == "bool":
             func = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None,
                                 help=help_text)(func)
@@ -214,10 +214,12 @@ def config_example() -> None:
 @config_group.command("show")
 @_config_options
 def config_show(config_file: Path | None, **flags: Any) -> None:
-    """Print every option's effective value and where it came from."""
+    """Print every option's effective value (as TOML) and where it came from."""
     loaded = load_config(config_file, flags)
     for f in dataclasses.fields(loaded.config):
         value = getattr(loaded.config, f.name)
-        if f.metadata.get("secret") and value:
-            value = "(set, not shown)"
-        click.echo(f"{f.name} = {value!s}    # {loaded.sources[f.name]}")
+        source = loaded.sources[f.name]
+        if f.metadata.get("secret") and value:  # a comment: pasted, it sets nothing
+            click.echo(f"# {f.name} = (set, not shown)    # {source}")
+        else:
+            click.echo(f"{f.name} = {cfg.toml_value(value)}    # {source}")

@@ -56,7 +56,7 @@ def _commands(command: click.Command, ctx: click.Context, path: str) -> Iterator
         sub = command.get_command(ctx, name)
         if sub is None or sub.hidden:
             continue
-        sub_ctx = click.Context(sub, info_name=name, parent=ctx)
+        sub_ctx = click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
         full = f"{path} {name}"
         usage = " ".join(sub.collect_usage_pieces(sub_ctx))
         yield f".SS {_escape(full)}\n.B {_escape(full)}\n{_escape(usage)}"
@@ -68,7 +68,7 @@ def _commands(command: click.Command, ctx: click.Context, path: str) -> Iterator
 
 def render(command: click.Command, name: str, summary: str) -> str:
     """The manual page (section 1) of ``command``, run as ``name``."""
-    ctx = click.Context(command, info_name=name)
+    ctx = click.Context(command, info_name=name, **command.context_settings)
     usage = " ".join(command.collect_usage_pieces(ctx))
     parts = [
         f'.TH {name.upper()} 1 "{DATE.isoformat()}" "imipd {__version__}" "User Commands"',

@@ -59,7 +59,11 @@ def save(path: Path, settings: dict[str, str]) -> None:
     """Write ``settings`` to ``path`` (creating its folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# imip settings: defaults for --server and --user (see docs/client.md)"]
-    # a JSON string is a valid TOML basic string for every value a person types here
-    lines += [f"{key} = {json.dumps(settings[key], ensure_ascii=False)}"
-              for key in KEYS if settings.get(key)]
+    lines += [f"{key} = {toml_string(settings[key])}" for key in KEYS if settings.get(key)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML string, as this file holds it (``""`` when empty)."""
+    # a JSON string is a valid TOML basic string for every value a person types here
+    return json.dumps(value, ensure_ascii=False)

@@ -22,8 +22,8 @@ from .names import valid_nick, valid_user_name
 
 MAX_PASSWORD = 128
 """Longest password, in characters (every way of setting one)."""
-MIN_SIGNUP_PASSWORD = 6
-"""Shortest password a person may choose on the registration page."""
+MIN_PASSWORD_LENGTH = 6
+"""Default of the ``min_password_length`` option: the shortest password, in characters."""
 
 DropSessions = Callable[[str, str], Awaitable[int | None]]
 """``(user key, reason) → sessions dropped``; None when no running server could be told."""
@@ -62,14 +62,20 @@ def nick_problem(nick: str) -> str | None:
     return f"invalid nickname {nick!r}: 1-64 characters, no \" and no control characters"
 
 
-def password_problem(password: str) -> str | None:
-    """Why an operator may not set ``password``, or None (``imipd user``, the admin API)."""
-    if not password:
-        return "the password must not be empty"
+def password_problem(password: str, nick: str | None = None, *,
+                     min_length: int = MIN_PASSWORD_LENGTH) -> str | None:
+    """Why ``password`` cannot be set, or None: the one password rule of every way an
+    account is made or its password changed (``imipd user``, the admin API, the sign-up
+    page). At least ``min_length`` characters (the ``min_password_length`` option), at most
+    ``MAX_PASSWORD``, no control characters, and not the nickname ``nick`` in any casing."""
+    if len(password) < min_length:
+        return f"the password needs at least {min_length} characters"
     if len(password) > MAX_PASSWORD:
-        return f"the password is longer than {MAX_PASSWORD} characters"
+        return f"the password may have at most {MAX_PASSWORD} characters"
     if any(ch < " " or ch == "\x7f" for ch in password):
-        return "the password must not contain control characters"
+        return "the password may not contain control characters"
+    if nick and password.casefold() == nick.casefold():
+        return "the password may not be the nickname"
     return None
 
 
@@ -85,8 +91,9 @@ class SignupProblems:
         return any((self.nick, self.password, self.again))
 
 
-def signup_problems(nick: str, password: str, again: str) -> SignupProblems:
-    """The self-registration rules: a person's choice, so stricter than an operator's."""
+def signup_problems(nick: str, password: str, again: str, *,
+                    min_length: int = MIN_PASSWORD_LENGTH) -> SignupProblems:
+    """The sign-up form's problems; the password rule is ``password_problem``'s."""
     nick_text: str | None = None
     if not nick:
         nick_text = "Enter a nickname."
@@ -94,15 +101,8 @@ def signup_problems(nick: str, password: str, again: str) -> SignupProblems:
         nick_text = "The nickname is longer than 64 characters."
     elif not valid_nick(nick):
         nick_text = "The nickname may not contain \" or control characters."
-    password_text: str | None = None
-    if len(password) < MIN_SIGNUP_PASSWORD:
-        password_text = f"The password needs at least {MIN_SIGNUP_PASSWORD} characters."
-    elif len(password) > MAX_PASSWORD:
-        password_text = f"The password may have at most {MAX_PASSWORD} characters."
-    elif password_problem(password) is not None:
-        password_text = "The password may not contain control characters."
-    elif nick and password.casefold() == nick.casefold():
-        password_text = "The password may not be your nickname."
+    problem = password_problem(password, nick, min_length=min_length)
+    password_text = None if problem is None else problem[0].upper() + problem[1:] + "."
     again_text = None if password == again else "The two passwords differ."
     return SignupProblems(nick_text, password_text, again_text)
 
@@ -113,44 +113,55 @@ def _check(*problems: str | None) -> None:
             raise InvalidAccount(problem)
 
 
-def check_new(name: str, password: str, nick: str | None = None) -> None:
+def check_new(name: str, password: str, nick: str | None = None, *,
+              min_length: int = MIN_PASSWORD_LENGTH) -> None:
     """Raise ``InvalidAccount`` unless ``create`` would accept these values."""
-    _check(name_problem(name), nick_problem(name if nick is None else nick),
-           password_problem(password))
+    nick = name if nick is None else nick
+    _check(name_problem(name), nick_problem(nick),
+           password_problem(password, nick, min_length=min_length))
 
 
-def check_password(password: str) -> None:
-    """Raise ``InvalidAccount`` unless an operator may set ``password``."""
-    _check(password_problem(password))
+def check_password(password: str, nick: str | None = None, *,
+                   min_length: int = MIN_PASSWORD_LENGTH) -> None:
+    """Raise ``InvalidAccount`` unless ``password`` may be set (for the nickname ``nick``)."""
+    _check(password_problem(password, nick, min_length=min_length))
 
 
 # -- the operations -------------------------------------------------------------
 
 
-async def create(store: Store, name: str, password: str, nick: str | None = None) -> Account:
-    """Create the account ``name`` (nickname: the name unless given).
+async def create(store: Store, name: str, password: str, nick: str | None = None, *,
+                 min_length: int = MIN_PASSWORD_LENGTH) -> Account:
+    """Create the account ``name`` (nickname: the name unless given); ``min_length`` is the
+    ``min_password_length`` option.
 
     Raises ``InvalidAccount``, ``AccountExists``."""
-    check_new(name, password, nick)
+    check_new(name, password, nick, min_length=min_length)
     try:
         return await store.create_user(name, password, name if nick is None else nick)
     except UserExists:
         raise AccountExists(f"user {name} already exists") from None
 
 
-async def create_numbered(store: Store, password: str, nick: str, first: int) -> Account:
+async def create_numbered(store: Store, password: str, nick: str, first: int, *,
+                          min_length: int = MIN_PASSWORD_LENGTH) -> Account:
     """Create an account named by the next free number from ``first``.
 
     Raises ``InvalidAccount``."""
-    _check(nick_problem(nick), password_problem(password))
+    _check(nick_problem(nick), password_problem(password, nick, min_length=min_length))
     return await store.create_numbered_user(password, nick, first)
 
 
-async def set_password(store: Store, name: str, password: str, drop: DropSessions) -> int | None:
+async def set_password(store: Store, name: str, password: str, drop: DropSessions, *,
+                       min_length: int = MIN_PASSWORD_LENGTH) -> int | None:
     """Change ``name``'s password, then drop their live session; returns what ``drop`` did.
 
     Raises ``InvalidAccount``, ``NoSuchAccount``."""
-    check_password(password)
+    check_password(password, min_length=min_length)
+    account = await store.get_user(name) if valid_user_name(name) else None
+    if account is None:
+        raise NoSuchAccount(f"no such user {name}")
+    check_password(password, account.nick, min_length=min_length)
     if not await store.set_password(name, password):
         raise NoSuchAccount(f"no such user {name}")
     return await drop(name_key(name), reasons.PASSWORD_CHANGED)

@@ -70,6 +70,7 @@ def web_settings_from(config: Config, imip_port: int, public_url: str) -> WebSet
         registration=config.registration,
         first_number=config.first_number,
         signups_per_hour=config.signups_per_hour,
+        min_password_length=config.min_password_length,
         trust_forwarded_for=config.trust_forwarded_for,
         admin_token=config.admin_token,
         csrf_secret=csrf_secret,

@@ -20,12 +20,13 @@ from . import control
 from .config import Config
 
 
-async def open_store(config: Config, *, upgrade: bool = False) -> Store:
-    """The store ``config`` names, open (created on first use; with ``upgrade`` an older
-    schema is migrated instead of refused). Raises ``SchemaError``, ``OSError`` and the
-    key file's errors."""
+async def open_store(config: Config, *, upgrade: bool = False, create: bool = True) -> Store:
+    """The store ``config`` names, open (created on first use unless ``create`` is false;
+    with ``upgrade`` an older schema is migrated instead of refused). Raises ``SchemaError``,
+    ``NoStore`` (nothing there and ``create`` false), ``OSError`` and the key file's errors."""
     return await SqliteStore.open(config.database, Path(config.data_dir),
-                                  synchronous=config.sqlite_synchronous, upgrade=upgrade)
+                                  synchronous=config.sqlite_synchronous, upgrade=upgrade,
+                                  create=create)
 
 
 async def open_journal(config: Config, store: Store) -> Journal:

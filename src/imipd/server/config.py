@@ -9,6 +9,7 @@ A bad value fails at load time with a message naming the key.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.accounts import MAX_PASSWORD, MIN_PASSWORD_LENGTH
 from ..protocol import DigestOrder, Limits
 from ..store.sqlite import DB_FILE_NAME
 from .eventloop import CHOICES as EVENT_LOOPS
@@ -70,6 +72,11 @@ class Config:
     first_number: int = _opt(1000000, "the first account number self-registration hands out",
                              lo=0, hi=10**15)
     signups_per_hour: int = _opt(5, "sign-ups per client address per hour", lo=1, hi=1000000)
+    min_password_length: int = _opt(
+        MIN_PASSWORD_LENGTH, "shortest password, in characters, for every way an account is "
+                             "made or its password changed (sign-up page, imipd user, admin "
+                             "API); a password may never be the nickname",
+        lo=1, hi=MAX_PASSWORD)
     trust_forwarded_for: bool = _opt(
         False, "take the client address from X-Forwarded-For (only behind your reverse proxy)")
     admin_token: str = field(default="", metadata={
@@ -233,6 +240,17 @@ def fields() -> tuple[dataclasses.Field[Any], ...]:
 def needs_restart() -> tuple[str, ...]:
     """The options a reload (SIGHUP) cannot change: they are bound when the server starts."""
     return tuple(f.name for f in fields() if f.metadata.get("restart"))
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as it is written in the TOML config file: ``true``/``false``, numbers as they
+    are, anything else (paths too) a quoted string, ``""`` when empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    # a JSON string is a valid TOML basic string (the same escapes)
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def default_text(f: dataclasses.Field[Any]) -> str:

@@ -78,14 +78,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes."""
 
 
-def connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open (creating, mode 0600) the database file with imipd's connection settings.
+def connect(path: Path, synchronous: str, *, create: bool = True) -> sqlite3.Connection:
+    """Open (creating, mode 0600, unless ``create`` is false) the database file with imipd's
+    connection settings. Without ``create`` a missing file is ``FileNotFoundError``.
 
     The connection is in autocommit mode: callers issue BEGIN and COMMIT.
     """
     synchronous = check_synchronous(synchronous)
-    ensure_data_dir(path.parent)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # -wal and -shm inherit its mode
+    if create:
+        ensure_data_dir(path.parent)
+    flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    os.close(os.open(path, flags, 0o600))  # -wal and -shm inherit its mode
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
         _configure(conn, synchronous)

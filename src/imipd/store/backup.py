@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._sqlite_schema import BUSY_TIMEOUT_MS, DB_FILE_NAME, SCHEMA_VERSION, user_version
-from .keyfile import KEY_FILE_NAME, PasswordBox, key_path, read_key
+from .keyfile import KEY_FILE_NAME, DecryptError, KeyFileError, PasswordBox, key_path, read_key
 
 FORMAT = "imipd-backup-v1"
 MANIFEST = "manifest.json"
@@ -55,6 +55,9 @@ def create_backup(db_file: Path, key_dir: Path, dest: Path) -> BackupInfo:
     key = read_key(key_path(key_dir))
     if dest.exists():
         raise BackupError(f"{dest} exists already: choose a new file name")
+    if not dest.parent.is_dir():
+        raise BackupError(f"no directory {dest.parent} to write {dest.name} into "
+                          "(backup does not create directories)")
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".imipd-backup-") as tmp:
         snapshot = Path(tmp) / DB_FILE_NAME
         source = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -104,8 +107,17 @@ def read_backup(path: Path, into: Path) -> BackupInfo:
                 fd = os.open(into / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(stream, out)
-    except (tarfile.TarError, OSError) as error:
-        raise BackupError(f"cannot read {path}: {error}") from None
+    except tarfile.TarError:
+        raise BackupError(f"{path} is not an imipd backup (not a tar file)") from None
+    except OSError as error:
+        raise BackupError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return _check_unpacked(path, into)
+    except (ValueError, AttributeError, sqlite3.Error, KeyFileError, DecryptError) as error:
+        raise BackupError(f"{path} is not a usable imipd backup: {error}") from None
+
+
+def _check_unpacked(path: Path, into: Path) -> BackupInfo:
     manifest = json.loads((into / MANIFEST).read_text())
     if manifest.get("format") != FORMAT:
         raise BackupError(f"{path}: unknown backup format {manifest.get('format')!r}")
@@ -132,19 +144,37 @@ def restore_backup(path: Path, db_file: Path, key_dir: Path, *, force: bool) -> 
     if (db_file.exists() or key_path(key_dir).exists()) and not force:
         where = key_dir if db_file.parent == key_dir else f"{db_file} or {key_dir}"
         raise BackupError(f"{where} holds data already: use --force to replace it")
-    for directory in {db_file.parent, key_dir}:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tempfile.TemporaryDirectory(dir=db_file.parent, prefix=".restore-") as tmp:
-        staged = Path(tmp)
-        info = read_backup(path, staged)
-        for suffix in ("-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                db_file.with_name(db_file.name + suffix).unlink()
-        shutil.move(staged / KEY_FILE_NAME, key_path(key_dir))  # renamed when it can be
-        os.replace(staged / DB_FILE_NAME, db_file)
+    created: list[Path] = []  # removed again when the backup is refused: nothing is left
+    try:
+        for directory in (db_file.parent, key_dir):
+            missing = [d for d in (directory, *directory.parents) if not d.exists()]
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            created.extend(reversed(missing))
+    except OSError as error:
+        _remove_dirs(created)
+        raise BackupError(f"cannot create {directory}: {error.strerror or error}") from None
+    try:
+        with tempfile.TemporaryDirectory(dir=db_file.parent, prefix=".restore-") as tmp:
+            staged = Path(tmp)
+            info = read_backup(path, staged)
+            for suffix in ("-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    db_file.with_name(db_file.name + suffix).unlink()
+            shutil.move(staged / KEY_FILE_NAME, key_path(key_dir))  # renamed when it can be
+            os.replace(staged / DB_FILE_NAME, db_file)
+    except BaseException:
+        _remove_dirs(created)
+        raise
     conn = sqlite3.connect(db_file)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
     return info
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    """Remove the directories a refused restore created, deepest first, if still empty."""
+    for directory in reversed(created):
+        with contextlib.suppress(OSError):
+            directory.rmdir()

@@ -49,14 +49,24 @@ from .base import (
     WatchState,
 )
 from .dbthread import DbThread
-from .keyfile import PasswordBox, key_path, load_or_create_key
+from .keyfile import PasswordBox, key_path, load_or_create_key, read_key
 
-__all__ = ["DB_FILE_NAME", "SCHEMA_VERSION", "SqliteStore", "schema_status", "upgrade_schema"]
+__all__ = [
+    "DB_FILE_NAME", "SCHEMA_VERSION", "NoStore", "SqliteStore", "schema_status", "upgrade_schema",
+]
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class NoStore(Exception):
+    """``open(..., create=False)`` found no database (or no data directory) at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path}")
+        self.path = path
 
 
 class SqliteStore:
@@ -78,10 +88,13 @@ class SqliteStore:
 
     @classmethod
     async def open(
-        cls, database: Path, key_dir: Path, *, synchronous: str = "full", upgrade: bool = False
+        cls, database: Path, key_dir: Path, *, synchronous: str = "full", upgrade: bool = False,
+        create: bool = True,
     ) -> SqliteStore:
         """Open (creating on first run) the database file ``database``, whose passwords are
         encrypted with the key in ``key_dir`` (the data directory; created when missing).
+        With ``create`` false nothing is created: a missing database raises ``NoStore``
+        (a missing key file ``keyfile.KeyFileError``).
 
         ``synchronous`` is SQLite's durability setting, "full" or "normal". With
         ``upgrade`` an older schema is migrated instead of refused. Raises
@@ -91,7 +104,7 @@ class SqliteStore:
         check_synchronous(synchronous)
         thread = DbThread("imipd-sqlite")
         try:
-            db = await thread.run(_open_db, database, key_dir, synchronous, upgrade)
+            db = await thread.run(_open_db, database, key_dir, synchronous, upgrade, create)
         except BaseException:
             await thread.stop()
             raise
@@ -100,11 +113,11 @@ class SqliteStore:
 
     @classmethod
     async def open_data_dir(cls, data_dir: Path, *, synchronous: str = "full",
-                            upgrade: bool = False) -> SqliteStore:
+                            upgrade: bool = False, create: bool = True) -> SqliteStore:
         """Open the store of a data directory as laid out by default: its database
         ``imipd.sqlite3`` and its key, side by side."""
         return await cls.open(data_dir / DB_FILE_NAME, data_dir, synchronous=synchronous,
-                              upgrade=upgrade)
+                              upgrade=upgrade, create=create)
 
     async def close(self) -> None:
         """Let queued calls finish, close the connection, stop the thread. Idempotent."""
@@ -227,10 +240,20 @@ class SqliteStore:
         return await self._read(ops.count_stored, recipient)
 
 
-def _open_db(database: Path, key_dir: Path, synchronous: str, upgrade: bool) -> ops.Db:
+def _open_db(database: Path, key_dir: Path, synchronous: str, upgrade: bool,
+             create: bool) -> ops.Db:
     """Runs on the database thread: key, connection, schema, key check."""
-    box = PasswordBox(load_or_create_key(key_dir), source=key_path(key_dir))
-    conn = connect(database, synchronous)
+    if create:
+        key = load_or_create_key(key_dir)
+    elif not database.is_file():
+        raise NoStore(database)
+    else:
+        key = read_key(key_path(key_dir))
+    box = PasswordBox(key, source=key_path(key_dir))
+    try:
+        conn = connect(database, synchronous, create=create)
+    except FileNotFoundError:
+        raise NoStore(database) from None
     try:
         prepare_schema(conn, upgrade=upgrade)
         check_key(conn, box, database)

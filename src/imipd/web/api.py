@@ -125,9 +125,11 @@ async def create_user(request: web.Request) -> web.Response:
     store = ctx.service.store
     if name is None:
         account = await accounts.create_numbered(store, password, nick or "",
-                                                 ctx.settings.first_number)
+                                                 ctx.settings.first_number,
+                                                 min_length=ctx.settings.min_password_length)
     else:
-        account = await accounts.create(store, name, password, nick)
+        account = await accounts.create(store, name, password, nick,
+                                        min_length=ctx.settings.min_password_length)
     log.info("admin API: created %s (from %s)", account.name, client_address(request))
     return web.json_response(_created_json(account), status=201)
 
@@ -151,7 +153,8 @@ async def set_password(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     password = _text(await _json_object(request), "password", required=True)
     assert password is not None
-    dropped = await accounts.set_password(ctx.service.store, name, password, _drop(ctx))
+    dropped = await accounts.set_password(ctx.service.store, name, password, _drop(ctx),
+                                          min_length=ctx.settings.min_password_length)
     log.info("admin API: changed the password of %s (from %s)", name, client_address(request))
     return web.json_response({"name": name, "sessions_dropped": dropped or 0})
 

@@ -12,7 +12,9 @@ the IMIP listener and stops it first on shutdown. Routes:
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections.abc import Callable
 
 from aiohttp import web
@@ -72,6 +74,27 @@ def build_app(service: Service, settings: WebSettings, *, imip_listening: Callab
     return app
 
 
+class WebListenError(OSError):
+    """The web side could not bind its address; the message says how to move it."""
+
+    def __init__(self, host: str | None, port: int, cause: OSError) -> None:
+        shown = "*" if host is None else f"[{host}]" if ":" in host else host
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        if cause.errno == errno.EADDRINUSE:
+            reason += " (another program, or another imipd, has it)"
+        example_host = host if host and ":" not in host else "127.0.0.1"
+        example = f"{example_host}:{port + 1 if 0 < port < 65535 else 0}"
+        super().__init__(
+            cause.errno, f"the web side cannot listen on {shown}:{port}: {reason}. "
+            f"Move it with --web HOST:PORT (e.g. --web {example}; with make: "
+            f"make run ARGS='--web {example}'), or turn it off with --web off "
+            "(in the config file: web = \"HOST:PORT\" or \"off\"; environment: IMIPD_WEB).")
+        self.host, self.port = host, port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class WebSide:
     """The HTTP listener of one server: ``start`` binds it, ``stop`` closes it."""
 
@@ -84,12 +107,16 @@ class WebSide:
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str | None, port: int) -> int:
-        """Listen on ``host:port`` (None: every interface); returns the bound port."""
+        """Listen on ``host:port`` (None: every interface); returns the bound port.
+        Raises ``WebListenError`` when the address cannot be bound."""
         runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
                                access_log=logging.getLogger("imipd.web.access"))
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, reuse_address=True).start()
+        except OSError as error:
+            await runner.cleanup()
+            raise WebListenError(host, port, error) from None
         except BaseException:
             await runner.cleanup()
             raise

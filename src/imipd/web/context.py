@@ -38,6 +38,8 @@ class WebSettings:
     """The first account number self-registration hands out."""
     signups_per_hour: int
     """Sign-ups per client address per hour."""
+    min_password_length: int
+    """The shortest password sign-up and the admin API accept (``core.accounts``' rule)."""
     trust_forwarded_for: bool
     """Take the client address from ``X-Forwarded-For`` (behind a trusted reverse proxy)."""
     admin_token: str

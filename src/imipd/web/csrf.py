@@ -10,6 +10,12 @@ forger can neither read the cookie nor compute the HMAC.
 The secret is derived from the data directory's ``secret.key``, so forms stay
 valid across restarts and on every node that shares the key; without it, a
 random per-process secret works the same until the process ends.
+
+A form that created an account leaves a *receipt* in a second signed cookie
+(``RECEIPTS``): the account number and a digest of the form's token, for the
+last few sign-ups of this browser. A form sent again (a reload of the POST,
+back and submit) is recognised by it and answered with the same account
+instead of a second one or a claim that nothing was created.
 """
 
 from __future__ import annotations
@@ -26,9 +32,16 @@ COOKIE = "imipd_csrf"
 FIELD = "csrf_token"
 MAX_AGE = 2 * 3600
 """Seconds a form stays valid."""
+RECEIPTS = "imipd_signup"
+RECEIPTS_MAX_AGE = 7 * 24 * 3600
+"""Seconds a browser remembers the accounts its forms created (far longer than a form lives,
+so a form sent again after it expired is still recognised)."""
+MAX_RECEIPTS = 10
+"""Sign-ups remembered per browser (more than the default limit per hour)."""
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _PURPOSE = b"imipd web csrf v1"
+_RECEIPT = re.compile(r"([0-9A-Za-z_.-]{1,64}):([0-9a-f]{16})")
 
 
 def derive_secret(key: bytes) -> bytes:
@@ -84,3 +97,40 @@ class CsrfGuard:
         if not -60 <= age <= self.max_age:
             return Verdict.EXPIRED
         return Verdict.OK
+
+    def _form_digest(self, token: str) -> str:
+        return hmac.new(self._key, f"form {token}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _sign(self, body: str) -> str:
+        digest = hmac.new(self._key, f"receipts {body}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def receipts(self, cookie: str | None) -> list[tuple[str, str]]:
+        """The ``(account, form digest)`` pairs of a receipts cookie; none if it was forged."""
+        if not cookie:
+            return []
+        body, _, mac = cookie.rpartition("~")
+        if not body or not hmac.compare_digest(mac.encode(), self._sign(body).encode()):
+            return []
+        pairs = [_RECEIPT.fullmatch(item) for item in body.split("/")]
+        return [(match.group(1), match.group(2)) for match in pairs if match]
+
+    def add_receipt(self, cookie: str | None, account: str, token: str) -> str:
+        """The receipts cookie with ``account``, made by the form with ``token``, added."""
+        pairs = [(account, self._form_digest(token)), *self.receipts(cookie)][:MAX_RECEIPTS]
+        body = "/".join(f"{name}:{digest}" for name, digest in pairs)
+        return f"{body}~{self._sign(body)}"
+
+    def created_by(self, cookie: str | None, token: str | None) -> str | None:
+        """The account the form with ``token`` already created, per the receipts cookie."""
+        if not token:
+            return None
+        digest = self._form_digest(token)
+        for account, made_by in self.receipts(cookie):
+            if hmac.compare_digest(made_by, digest):
+                return account
+        return None
+
+    def has_receipt(self, cookie: str | None, account: str) -> bool:
+        """Whether this browser created ``account`` (may see its welcome page)."""
+        return any(name == account for name, _ in self.receipts(cookie))

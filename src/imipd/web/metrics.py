@@ -4,6 +4,12 @@ The core keeps plain counters (``core.stats``) and knows no metrics library;
 this module reads them at scrape time through a custom collector, into a
 registry of this server's own (never the process-global one, so two servers
 in one process, as in tests, never mix their numbers).
+
+One convention for every counter: a plain count read at scrape time into a
+``CounterMetricFamily`` named without ``_total`` (the exposition adds it), and
+no ``_created`` series. prometheus-client's ``Counter`` objects would add a
+``<name>_created`` family; ``disable_created_metrics()`` would drop it for every
+registry of the process, so imipd keeps no ``Counter`` objects at all.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
@@ -22,9 +28,10 @@ from ..imip import WireStats
 
 log = logging.getLogger("imipd.web")
 
-SIGNUP_RESULTS = ("ok", "invalid", "rate_limited", "csrf", "closed", "error")
-"""How a sign-up ended: created, refused by the rules, by the limit, by the CSRF check,
-because registration is off, or by a server error."""
+SIGNUP_RESULTS = ("ok", "resent", "invalid", "rate_limited", "csrf", "closed", "error")
+"""How a sign-up ended: created, a form that had created an account sent again (answered
+with that account), refused by the rules, by the limit, by the CSRF check, because
+registration is off, or by a server error."""
 
 
 def _counter(name: str, doc: str, label: str, counts: Mapping[str, int] | Mapping[int, int],
@@ -46,6 +53,8 @@ class ServiceCollector(Collector):
         self.service = service
         self.connections = connections
         self.wire = wire
+        self.signups: dict[str, int] = dict.fromkeys(SIGNUP_RESULTS, 0)
+        """Sign-ups on the registration page by result (counted by the web side)."""
         self.backlog: int | None = None
         """Stored messages waiting; read from the store just before each scrape."""
 
@@ -70,6 +79,8 @@ class ServiceCollector(Collector):
                        MESSAGE_RESULTS)
         yield _counter("imipd_bad_blocks", "Blocks the parser refused, by status", "status",
                        wire.bad_blocks)
+        yield _counter("imipd_web_signups", "Sign-ups on the registration page, by result",
+                       "result", self.signups, SIGNUP_RESULTS)
         if self.backlog is not None:
             yield GaugeMetricFamily("imipd_stored_messages",
                                     "Messages stored for users who are away", value=self.backlog)
@@ -85,14 +96,11 @@ class WebMetrics:
         self.collector = ServiceCollector(service, connections, wire)
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
-        self.signups = Counter("imipd_web_signups", "Sign-ups on the registration page, "
-                               "by result", ["result"], registry=self.registry)
-        for result in SIGNUP_RESULTS:
-            self.signups.labels(result)
 
     def signup(self, result: str) -> None:
         """Count one sign-up attempt (``result``: one of ``SIGNUP_RESULTS``)."""
-        self.signups.labels(result).inc()
+        assert result in SIGNUP_RESULTS, result
+        self.collector.signups[result] += 1
 
     async def render(self, accept: str) -> tuple[bytes, str]:
         """The exposition for an ``Accept`` header: body and content type."""

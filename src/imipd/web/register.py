@@ -5,11 +5,20 @@ Odigo, and is told how to connect. The form works without JavaScript, and
 every refusal is a page that says what to do: a wrong field (400), a stale or
 forged form (403, CSRF), too many sign-ups from one address (429), sign-up
 switched off (the page says so; a POST gets 403).
+
+Post/Redirect/Get: a sign-up answers ``303 See Other`` to
+``register?welcome=<number>``, and the welcome page is that GET, so reloading it
+never posts the form again. The POST leaves a receipt (``csrf.RECEIPTS``)
+mapping the form's token to the account it created: the same form sent again
+(a resubmitted POST, back and submit) is redirected to the same welcome page
+and creates nothing. The welcome page is shown only to a browser holding the
+receipt of that account.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -72,7 +81,7 @@ def _form_page(request: web.Request, ctx: WebContext, nonce: str, fresh: bool, *
         + _field("nick", "Nickname", "text", "What your contacts see, up to 64 characters.",
                  problems.nick, value=nick, autocomplete="nickname", maxlength=64)
         + _field("password", "Password",
-                 "password", f"{accounts.MIN_SIGNUP_PASSWORD} to {accounts.MAX_PASSWORD} "
+                 "password", f"{ctx.settings.min_password_length} to {accounts.MAX_PASSWORD} "
                  "characters, not your nickname.", problems.password,
                  autocomplete="new-password", maxlength=accounts.MAX_PASSWORD)
         + _field("again", "Password again", "password", "Type the same password once more.",
@@ -95,7 +104,7 @@ def _closed_page(ctx: WebContext, status: int) -> web.Response:
         service_name=ctx.settings.service_display_name, status=status)
 
 
-def _welcome_page(request: web.Request, ctx: WebContext, account: Account) -> web.Response:
+def _welcome_page(ctx: WebContext, account: Account) -> web.Response:
     number = esc(account.name)
     host = esc(ctx.public_host)
     port = ctx.settings.imip_port
@@ -116,9 +125,13 @@ def _welcome_page(request: web.Request, ctx: WebContext, account: Account) -> we
         "</dl>\n"
         "<p>Your friends add you by your number.</p>\n"
     )
-    response = page("Welcome", body, service_name=ctx.settings.service_display_name)
-    # a new nonce: reloading this page cannot submit the same form twice
-    return _with_nonce(request, response, ctx.csrf.new_nonce(), True)
+    return page("Welcome", body, service_name=ctx.settings.service_display_name)
+
+
+def _to_welcome(account: str) -> web.Response:
+    """``303 See Other`` to the welcome page of ``account`` (relative: works under a prefix)."""
+    return web.Response(status=303, headers={"Location": f"register?welcome={quote(account)}",
+                                             "Cache-Control": "no-store"})
 
 
 def _nonce(request: web.Request, ctx: WebContext) -> tuple[str, bool]:
@@ -131,8 +144,14 @@ def _nonce(request: web.Request, ctx: WebContext) -> tuple[str, bool]:
 
 
 async def show(request: web.Request) -> web.Response:
-    """``GET /register``: the form, or a note that sign-up is closed."""
+    """``GET /register``: the form, or a note that sign-up is closed; with ``?welcome=N``,
+    the welcome page of account N to the browser that created it."""
     ctx = context(request)
+    number = request.query.get("welcome")
+    if number and ctx.csrf.has_receipt(request.cookies.get(csrf.RECEIPTS), number):
+        account = await ctx.service.store.get_user(number)
+        if account is not None:
+            return _welcome_page(ctx, account)
     if not ctx.settings.registration:
         return _closed_page(ctx, 200)
     nonce, fresh = _nonce(request, ctx)
@@ -145,11 +164,17 @@ async def submit(request: web.Request) -> web.Response:
     metrics = ctx.metrics
     name = ctx.settings.service_display_name
     address = client_address(request)
+    form = await request.post()
+    token = form.get(csrf.FIELD)
+    made = ctx.csrf.created_by(request.cookies.get(csrf.RECEIPTS),
+                               token if isinstance(token, str) else None)
+    if made is not None:  # this form was sent before and created an account: the same answer
+        metrics.signup("resent")
+        log.info("sign-up form from %s sent again: it created %s", address, made)
+        return _to_welcome(made)
     if not ctx.settings.registration:
         metrics.signup("closed")
         return _closed_page(ctx, 403)
-    form = await request.post()
-    token = form.get(csrf.FIELD)
     verdict = ctx.csrf.check(request.cookies.get(csrf.COOKIE),
                              token if isinstance(token, str) else None)
     if verdict is not csrf.Verdict.OK:
@@ -166,7 +191,8 @@ async def submit(request: web.Request) -> web.Response:
         metrics.signup("invalid")
         raise web.HTTPBadRequest(text="form fields must be text")
     nick = nick.strip()
-    problems = accounts.signup_problems(nick, password, again)
+    problems = accounts.signup_problems(nick, password, again,
+                                        min_length=ctx.settings.min_password_length)
     if problems:
         metrics.signup("invalid")
         nonce, fresh = _nonce(request, ctx)
@@ -182,7 +208,8 @@ async def submit(request: web.Request) -> web.Response:
             service_name=name, status=429, headers={"Retry-After": "3600"})
     try:
         account = await accounts.create_numbered(ctx.service.store, password, nick,
-                                                 ctx.settings.first_number)
+                                                 ctx.settings.first_number,
+                                                 min_length=ctx.settings.min_password_length)
     except Exception:
         metrics.signup("error")
         log.exception("sign-up from %s failed", address)
@@ -191,7 +218,13 @@ async def submit(request: web.Request) -> web.Response:
             service_name=name, status=500, link=(FORM_PATH, "Open the sign-up form"))
     metrics.signup("ok")
     log.info("signed up %s from %s", account.name, address)
-    return _welcome_page(request, ctx, account)
+    assert isinstance(token, str)  # the CSRF check passed
+    response = _to_welcome(account.name)
+    response.set_cookie(csrf.RECEIPTS, ctx.csrf.add_receipt(
+        request.cookies.get(csrf.RECEIPTS), account.name, token), httponly=True,
+        samesite="Strict", secure=is_https(request), max_age=csrf.RECEIPTS_MAX_AGE)
+    # a new nonce: another form loaded before this sign-up cannot be sent any more
+    return _with_nonce(request, response, ctx.csrf.new_nonce(), True)
 
 
 def routes() -> list[web.RouteDef]:
