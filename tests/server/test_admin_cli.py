@@ -231,12 +231,24 @@ def test_check(tmp_path: Path, imipd_server: ServerFactory) -> None:
     assert done.returncode == 1
     assert f"FAIL listen 127.0.0.1:{listen}: " in done.stdout, done.stdout
 
-    # a running imipd on the port is no failure
+    # the running imipd of the data directory on the port is no failure; it says what it holds
     server = imipd_server(USERS, data_dir=data)
     done = run("check", "--listen", f"127.0.0.1:{server.port}", "--web", f"127.0.0.1:{web}",
                data_dir=data)
     assert done.returncode == 0, done.stdout
-    assert f"ok   listen 127.0.0.1:{server.port} in use by the running imipd\n" in done.stdout
+    pid = server.proc.pid
+    assert (f"ok   listen 127.0.0.1:{server.port} is held by the running imipd (pid {pid}) "
+            "as its listen listener\n") in done.stdout
+    # ... but another program's port is a failure, even while that imipd runs
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        done = run("check", "--listen", f"127.0.0.1:{taken}", "--web", f"127.0.0.1:{web}",
+                   data_dir=data)
+    assert done.returncode == 1, done.stdout
+    assert (f"FAIL listen 127.0.0.1:{taken}: Address already in use; the running imipd of this "
+            f"data directory (pid {pid}) holds listen 127.0.0.1:{server.port}") in done.stdout
     assert f"ok   schema version {SCHEMA_VERSION}\n" in done.stdout
     # a bad configuration is a FAIL line too
     done = run("check", "--keep-alive", "2", data_dir=data)

@@ -185,7 +185,7 @@ def check(config: Config, say: Callable[[str], None]) -> bool:
     else:
         say(f"FAIL schema version {current} is newer than this imipd ({wanted})")
         ok = False
-    running = control.running(data_dir)
+    server = control.server_listeners(data_dir)
     for key in ("listen", "web"):
         address = getattr(config, key)
         if key == "web" and config.web_address is None:
@@ -194,9 +194,32 @@ def check(config: Config, say: Callable[[str], None]) -> bool:
         problem = _port_state(address, key)
         if problem is None:
             say(f"ok   {key} {address} is free")
-        elif running:
-            say(f"ok   {key} {address} in use by the running imipd")
-        else:
-            say(f"FAIL {key} {address}: {problem}")
-            ok = False
+            continue
+        if server is not None:
+            pid, bound = server
+            if _wanted(address, key) & bound.get(key, set()):
+                say(f"ok   {key} {address} is held by the running imipd (pid {pid}) as its "
+                    f"{key} listener")
+                continue
+            held = ", ".join(f"{k} {_show(a)}" for k in ("listen", "web")
+                             for a in sorted(bound.get(k, ())))
+            problem += f"; the running imipd of this data directory (pid {pid}) holds {held}"
+        say(f"FAIL {key} {address}: {problem}")
+        ok = False
     return ok
+
+
+def _wanted(address: str, key: str) -> set[tuple[str, int]]:
+    """The (host, port) pairs a server binds for ``address``."""
+    host, port = parse_hostport(address, key)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except OSError:
+        return set()
+    return {(str(info[4][0]), int(info[4][1])) for info in infos}
+
+
+def _show(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -105,7 +105,8 @@ class Server:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = store = await open_store(config)
         try:
-            self._control = await control.start(data_dir, self._kick)  # one server per data
+            self._control = await control.start(  # one server per data directory
+                data_dir, self._kick, self._listeners)
             self.journal = journal = await open_journal(config, store)
             self.service = service = Service(settings_from(config), store, open_router(config),
                                              journal)
@@ -131,6 +132,15 @@ class Server:
         """What a new connection needs of this server, under the configuration of now."""
         assert self.journal is not None
         return Gate(self.admit, self.release, self.config.max_output_buffer, self.journal)
+
+    def _listeners(self) -> dict[str, list[tuple[str, int]]]:
+        """What this server has bound, for ``imipd check`` (through the control socket)."""
+        found: dict[str, list[tuple[str, int]]] = {"listen": [], "web": []}
+        if self._listener is not None:
+            found["listen"] = [sock.getsockname()[:2] for sock in self._listener.sockets]
+        if self.web is not None:
+            found["web"] = self.web.bound()
+        return found
 
     async def _kick(self, key: str, reason: str) -> int:
         return 0 if self.service is None else await self.service.kick(key, reason)

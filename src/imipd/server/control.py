@@ -42,9 +42,14 @@ def _connectable(path: Path) -> bool:
         return True
 
 
-async def start(data_dir: Path, kick: Callable[[str, str], Awaitable[int]]
-                ) -> asyncio.AbstractServer | None:
-    """Listen on the control socket; refuse to share a data directory with a live server."""
+Listeners = Callable[[], dict[str, list[tuple[str, int]]]]
+"""What a running server has bound: ``{"listen": [(host, port), ...], "web": [...]}``."""
+
+
+async def start(data_dir: Path, kick: Callable[[str, str], Awaitable[int]],
+                listeners: Listeners) -> asyncio.AbstractServer | None:
+    """Listen on the control socket; refuse to share a data directory with a live server.
+    A ``ping`` is answered with the server's process id and ``listeners()``."""
     path = socket_path(data_dir)
     if len(str(path).encode()) > 100:
         log.warning("data directory path too long for a control socket; "
@@ -61,7 +66,7 @@ async def start(data_dir: Path, kick: Callable[[str, str], Awaitable[int]]
             request = json.loads(line)
             answer: dict[str, Any]
             if request.get("op") == "ping":
-                answer = {"ok": True}
+                answer = {"ok": True, "pid": os.getpid(), "listeners": listeners()}
             elif request.get("op") == "kick" and isinstance(request.get("user"), str):
                 count = await kick(name_key(request["user"]), str(request.get("reason", "")))
                 answer = {"ok": True, "sessions": count}
@@ -103,3 +108,17 @@ def kick(data_dir: Path, user: str, reason: str) -> int | None:
 def running(data_dir: Path) -> bool:
     """Whether a server answers on this data directory's control socket."""
     return _ask(data_dir, {"op": "ping"}) is not None
+
+
+def server_listeners(data_dir: Path) -> tuple[int, dict[str, set[tuple[str, int]]]] | None:
+    """The process id of the server of this data directory and what it has bound, by
+    listener (``listen``, ``web``); None when no server answers."""
+    answer = _ask(data_dir, {"op": "ping"})
+    if answer is None:
+        return None
+    bound = answer.get("listeners")
+    found: dict[str, set[tuple[str, int]]] = {}
+    if isinstance(bound, dict):
+        for key, addresses in bound.items():
+            found[str(key)] = {(str(host), int(port)) for host, port in addresses}
+    return int(answer.get("pid", 0)), found

@@ -129,6 +129,12 @@ class WebSide:
         address = self._runner.addresses[0]
         return int(address[1])
 
+    def bound(self) -> list[tuple[str, int]]:
+        """(host, port) of every bound socket."""
+        if self._runner is None:
+            return []
+        return [(str(address[0]), int(address[1])) for address in self._runner.addresses]
+
     def addresses(self) -> list[str]:
         """``http://host:port`` of every bound socket."""
         if self._runner is None:
