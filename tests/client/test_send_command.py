@@ -112,7 +112,7 @@ def test_missing_server_says_how_to_set_it(tmp_path: Path) -> None:
 CLIENT = f"Client: imip {__version__}"
 
 
-def scripted_send(answer: bytes) -> FakePeer:
+def scripted_send(answer: bytes, body: bytes = "Grüß dich!".encode()) -> FakePeer:
     """A server that expects exactly what ``imip send`` must write, answering MESG so."""
 
     def server(peer: PeerConnection) -> None:
@@ -122,7 +122,7 @@ def scripted_send(answer: bytes) -> FakePeer:
                                  b"acf2b771b12e380f6001573415913b2e"))
         peer.send(frame("LOGN 1000042", ["ID: 2", "Reference: 1002"]))
         peer.expect(client_block("MESG", ["ID: 1003", "To: 1000099", "ACK-Type: always",
-                                          "From: 1000042"], "Grüß dich!".encode()))
+                                          "From: 1000042"], body))
         peer.send(answer)
         peer.expect(client_block("DISC", ["ID: 1004"]))
         peer.send(frame("ACK 600", ["ID: 4", "Reference: 1004"]))
@@ -151,3 +151,98 @@ def test_follows_the_wire_exactly(tmp_path: Path, answer: bytes, status: int,
         assert (done.stdout, done.stderr) == (output + "\n", "")
     else:
         assert done.stderr == "imip send: " + output.format(port=peer.port) + "\n"
+
+
+@pytest.mark.parametrize(("stdin", "body"), [
+    ("Grüß dich!\n", "Grüß dich!"),
+    ("Grüß dich!\r\n", "Grüß dich!"),
+    ("Grüß dich!", "Grüß dich!"),
+    ("Grüß\ndich!\n\n", "Grüß\ndich!\n"),
+], ids=["lf", "crlf", "no-newline", "only-one-stripped"])
+def test_standard_input_loses_exactly_one_trailing_newline(tmp_path: Path, stdin: str,
+                                                           body: str) -> None:
+    ok = frame("ACK 600", ["ID: 3", "Reference: 1003"])
+    with scripted_send(ok, body.encode()) as peer:
+        done = send(tmp_path, peer.port, "1000099", "-", user="1000042", password="s3cret",
+                    stdin=stdin)
+        peer.check()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "delivered\n", "")
+
+
+# -- usage errors: status 2, one line, nothing sent --------------------------------------
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The only line of standard error (no usage text, no warnings)."""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Warning" not in done.stderr, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "stdin"), [
+    (("bob", ""), None),
+    (("bob", "-"), ""),
+    (("bob", "-"), "\n"),
+], ids=["argument", "empty-stdin", "only-a-newline"])
+def test_an_empty_message_is_refused(tmp_path: Path, args: tuple[str, str],
+                                     stdin: str | None) -> None:
+    # port 9 (discard): nothing may be tried, the refusal comes first
+    done = send(tmp_path, 9, *args, stdin=stdin)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert one_line(done) == "imip send: the message is empty"
+
+
+@pytest.mark.parametrize("stdin", ["", None], ids=["empty-stdin", "no-stdin"])
+def test_no_password_and_no_terminal_is_a_usage_error(tmp_path: Path,
+                                                      stdin: str | None) -> None:
+    extra = {} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    done = subprocess.run([IMIP, "send", "--server", "127.0.0.1:9", "--user", "alice", "bob",
+                           "hi"], capture_output=True, text=True, timeout=30, input=stdin,
+                          env=environment(tmp_path), **extra)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert one_line(done).startswith("imip send: no password: give --password or IMIP_PASSWORD")
+
+
+def test_no_password_with_the_message_on_standard_input(tmp_path: Path) -> None:
+    # standard input holds the message, so it cannot hold the password too
+    done = send(tmp_path, 9, "bob", "-", password=None, stdin="pw-a\n")
+    assert done.returncode == 2
+    assert one_line(done).startswith("imip send: no password")
+
+
+def test_unknown_settings_key_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "config" / "imip" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('server = "127.0.0.1:9"\npasword = "x"\n', encoding="utf-8")
+    done = imip(tmp_path, "send", "--user", "alice", "bob", "hi")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert one_line(done) == (f"Error: settings: {path}: unknown key 'pasword' "
+                              "(known: server, user)")
+
+
+def test_config_refuses_a_user_name_with_a_space(tmp_path: Path) -> None:
+    done = imip(tmp_path, "config", "--server", "127.0.0.1:9", "--user", "has space")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert one_line(done) == "Error: Invalid value for '--user': 'has space': a user name " \
+        "has no spaces"
+    assert not (tmp_path / "config").exists()
+
+
+def test_unknown_host_says_the_name_was_not_found(tmp_path: Path) -> None:
+    done = imip(tmp_path, "send", "--server", "no-such-host.invalid", "--user", "alice",
+                "bob", "hi")
+    assert (done.returncode, done.stdout) == (4, "")
+    # "name not found", or "name lookup failed (...)" where no resolver answers at all
+    assert one_line(done).startswith("imip send: cannot find the server no-such-host.invalid: ")
+
+
+def test_a_password_piped_into_imipd_user_add_gives_no_warning(tmp_path: Path) -> None:
+    imipd = str(Path(sys.executable).parent / "imipd")
+    done = subprocess.run([imipd, "user", "add", "zed", "--data-dir", str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=30,
+                          input="pw-long-enough\npw-long-enough\n", start_new_session=True,
+                          env=environment(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "created zed" in done.stdout
+    assert "Warning" not in done.stderr and "echo" not in done.stderr, done.stderr

@@ -65,6 +65,6 @@ def test_a_broken_file_stops_send_but_not_decode(tmp_path: Path) -> None:
     path.write_text("nonsense = 1\n")
     runner = CliRunner()
     refused = runner.invoke(main, ["--config", str(path), "send", "bob", "hi"])
-    assert refused.exit_code == 1 and "unknown key 'nonsense'" in refused.output
+    assert refused.exit_code == 2 and "unknown key 'nonsense'" in refused.output
     decoded = runner.invoke(main, ["--config", str(path), "decode", "-"], input=b"")
     assert decoded.exit_code == 0

@@ -25,6 +25,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 NEEDS_SETTINGS = ("send", "chat", "config")
 
+EXIT_USAGE = 2
+
+
+class UsageFailure(click.ClickException):
+    """A one-line usage error: exit status 2 (click's usage status), without the usage text."""
+
+    exit_code = EXIT_USAGE
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imip")
@@ -45,7 +53,7 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
     try:
         settings = userconfig.load(path)
     except userconfig.UserConfigError as error:
-        raise click.ClickException(f"settings: {error}") from None
+        raise UsageFailure(f"settings: {error}") from None
     ctx.default_map = {name: dict(settings) for name in ("send", "chat")}
 
 
@@ -65,14 +73,44 @@ def _user(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
         raise click.BadParameter(
             "no user: give --user NAME, or set it once with `imip config --user NAME`",
             ctx, param)
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise click.BadParameter(f"{value!r}: a user name has no spaces", ctx, param)
+    problem = userconfig.user_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx, param)
     return value
+
+
+def _password(password: str | None, command: str, *, stdin_free: bool = True) -> str:
+    """``--password`` or ``IMIP_PASSWORD``; else asked on the terminal, else read from stdin.
+
+    Without a terminal there is nobody to ask: the first line of standard input is the
+    password (when standard input does not hold the message), read without getpass's
+    warning; no password there is a usage error.
+    """
+    if password:
+        return password
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True))
+    if stdin_free:
+        line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if line:
+            return line
+    click.echo(f"imip {command}: no password: give --password or IMIP_PASSWORD "
+               "(standard input is not a terminal to ask on)", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _stdin_message() -> str:
+    """Standard input, less exactly one trailing newline (as ``$(...)`` in a shell)."""
+    text = sys.stdin.read()
+    for end in ("\r\n", "\n"):
+        if text.endswith(end):
+            return text[:-len(end)]
+    return text
 
 
 def _login_options(func: F) -> F:
     """--server, --user, --password, in the order they are checked."""
-    func = click.option("--password", envvar="IMIP_PASSWORD", prompt=True, hide_input=True,
+    func = click.option("--password", envvar="IMIP_PASSWORD",
                         help="the password [env IMIP_PASSWORD; asked when not given]")(func)
     func = click.option("--user", "user", envvar="IMIP_USER", callback=_user,
                         help="your user name [env IMIP_USER, or the settings file]")(func)
@@ -186,18 +224,25 @@ def _is_regular_file(file: BinaryIO) -> bool:
               help="seconds to wait for the connection and for each answer")
 @click.argument("to")
 @click.argument("text")
-def send(server: tuple[str, int], user: str, password: str, timeout: float, to: str,
+def send(server: tuple[str, int], user: str, password: str | None, timeout: float, to: str,
          text: str) -> None:
     """Send TEXT to the user TO, and say what became of it.
 
     Prints "delivered" or "stored for later delivery" (TO is not online) and
-    exits 0. TEXT "-" reads the message from standard input. Failures go to
-    standard error; the exit status is 1 when the server refused the message
-    (no such user, not permitted, too large), 3 when the login failed, 4 on a
-    connection problem.
+    exits 0. TEXT "-" reads the message from standard input, without one
+    trailing newline; an empty message is refused. Failures go to standard
+    error; the exit status is 1 when the server refused the message (no such
+    user, not permitted, too large), 2 for a usage problem (an empty message,
+    no password and no terminal to ask on, a bad settings file), 3 when the
+    login failed, 4 on a connection problem.
     """
-    if text == "-":
-        text = sys.stdin.read()
+    from_stdin = text == "-"
+    if from_stdin:
+        text = _stdin_message()
+    if not text:
+        click.echo("imip send: the message is empty", err=True)
+        sys.exit(EXIT_USAGE)
+    password = _password(password, "send", stdin_free=not from_stdin)
     host, port = server
     where = f"{host}:{port}"
     try:
@@ -212,7 +257,7 @@ def send(server: tuple[str, int], user: str, password: str, timeout: float, to: 
 
 @main.command()
 @_login_options
-def chat(server: tuple[str, int], user: str, password: str) -> None:
+def chat(server: tuple[str, int], user: str, password: str | None) -> None:
     """Chat full-screen in the terminal: contacts, presence, conversations.
 
     Keyboard only; F1 lists the keys, Ctrl+Q quits (saying goodbye to the
@@ -220,6 +265,7 @@ def chat(server: tuple[str, int], user: str, password: str) -> None:
     """
     from ..chat import ChatApp  # Textual loads only for this command
 
+    password = _password(password, "chat")
     host, port = server
     app = ChatApp.for_server(host, port, user, password)
     app.run()
@@ -236,7 +282,7 @@ def config_command(ctx: click.Context, server: str | None, user: str | None) -> 
     try:
         settings = userconfig.load(path)
     except userconfig.UserConfigError as error:
-        raise click.ClickException(f"settings: {error}") from None
+        raise UsageFailure(f"settings: {error}") from None
     if server is None and user is None:
         click.echo(f"# {path}{'' if path.exists() else ' (not written yet)'}")
         for key in userconfig.KEYS:
@@ -249,6 +295,9 @@ def config_command(ctx: click.Context, server: str | None, user: str | None) -> 
             raise click.BadParameter(str(error), param_hint="--server") from None
         settings["server"] = server
     if user is not None:
+        problem = userconfig.user_problem(user)
+        if problem:
+            raise UsageFailure(f"Invalid value for '--user': {problem}")
         settings["user"] = user
     userconfig.save(path, settings)
     click.echo(f"saved in {path}")

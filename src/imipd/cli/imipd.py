@@ -122,7 +122,10 @@ def user() -> None:
 def user_add(name: str, password: str | None, nick: str | None, config: cfg.Config) -> None:
     """Create the account NAME."""
     if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        # without a terminal there is no echo to hide: read the piped lines without
+        # getpass's "Can not control echo" warning
+        password = click.prompt("Password", hide_input=sys.stdin.isatty(), err=True,
+                                confirmation_prompt=True)
     admin.run(admin.add_user(config, name, password, nick))
 
 
@@ -133,7 +136,8 @@ def user_add(name: str, password: str | None, nick: str | None, config: cfg.Conf
 def user_passwd(name: str, password: str | None, config: cfg.Config) -> None:
     """Change NAME's password; NAME's live session is dropped."""
     if password is None:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("New password", hide_input=sys.stdin.isatty(), err=True,
+                                confirmation_prompt=True)
     admin.run(admin.set_password(config, name, password))
 
 

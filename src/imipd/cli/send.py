@@ -15,6 +15,8 @@ status  meaning
 
 from __future__ import annotations
 
+import socket
+
 from .. import __version__
 from ..client import (
     ConnectFailed,
@@ -56,6 +58,12 @@ async def send_one(host: str, port: int, user: str, password: str, to: str, text
 def explain(error: ImipError, *, server: str, user: str, to: str, size: int) -> tuple[str, int]:
     """A message for people (without the program name) and the exit status."""
     if isinstance(error, ConnectFailed):
+        cause = error.__cause__
+        if isinstance(cause, socket.gaierror):
+            host = server.rpartition(":")[0] or server
+            why = "name not found" if cause.errno == socket.EAI_NONAME else \
+                f"name lookup failed ({cause.strerror or cause.errno})"
+            return f"cannot find the server {host}: {why}", EXIT_CONNECTION
         return str(error), EXIT_CONNECTION
     if isinstance(error, RequestTimeout):
         return f"no answer from {server}: {error.reason}", EXIT_CONNECTION

@@ -24,6 +24,13 @@ class UserConfigError(Exception):
     """The settings file cannot be read or holds a wrong key; the message says which."""
 
 
+def user_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a user name on the wire (None when it can)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        return f"{name!r}: a user name has no spaces"
+    return None
+
+
 def default_path() -> Path:
     """``$IMIP_CONFIG``, else ``$XDG_CONFIG_HOME/imip/config.toml``, else under ``~/.config``."""
     explicit = os.environ.get("IMIP_CONFIG")
