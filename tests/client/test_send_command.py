@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from imipd import __version__
+from imipd.cli.imip import main as imip_main
 from imipd.client import MessageReceived, connect
 from tests.server.conftest import ServerFactory
 
@@ -229,12 +233,24 @@ def test_config_refuses_a_user_name_with_a_space(tmp_path: Path) -> None:
     assert not (tmp_path / "config").exists()
 
 
-def test_unknown_host_says_the_name_was_not_found(tmp_path: Path) -> None:
-    done = imip(tmp_path, "send", "--server", "no-such-host.invalid", "--user", "alice",
-                "bob", "hi")
-    assert (done.returncode, done.stdout) == (4, "")
-    # "name not found", or "name lookup failed (...)" where no resolver answers at all
-    assert one_line(done).startswith("imip send: cannot find the server no-such-host.invalid: ")
+def test_unknown_host_says_the_name_was_not_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resolver's answer for a name that does not exist, without asking one: a real
+    lookup would send a query off this machine (tests talk to loopback only)."""
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "no-such-host.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("IMIP_PASSWORD", "pw")
+    done = CliRunner().invoke(imip_main, ["send", "--server", "no-such-host.invalid",
+                                          "--user", "alice", "bob", "hi"])
+    assert (done.exit_code, done.stdout) == (4, "")
+    assert done.stderr == "imip send: cannot find the server no-such-host.invalid: name not found\n"
 
 
 def test_a_password_piped_into_imipd_user_add_gives_no_warning(tmp_path: Path) -> None:
