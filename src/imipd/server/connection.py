@@ -179,8 +179,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             self._cut = True
-        if self._final is None:  # after a reset the kernel's queue proves nothing
-            self._final = self.acknowledged() if exc is None and self._owes() else self._acked
+        self._settle_acknowledged(kernel_knows=exc is None)  # after a reset it proves nothing
         self._gate.release(self)
         self._out.clear()
         self._gone = self._closed = True
@@ -316,8 +315,7 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if not self._owes():  # nothing to hand back, whatever the peer has
-            self._final = self._acked
-            transport.close()
+            self._close_now()
             return
         if self.acknowledged() < self._written and transport.can_write_eof():
             try:
@@ -328,8 +326,7 @@ class Connection(asyncio.Protocol):
             self._loop.call_later(ACK_POLL, self._close_when_acknowledged,
                                   time.monotonic() + ACK_WAIT)
             return
-        self._final = self.acknowledged()
-        transport.close()
+        self._close_now()
 
     def _close_when_acknowledged(self, deadline: float) -> None:
         transport = self._transport
@@ -338,8 +335,18 @@ class Connection(asyncio.Protocol):
         if self.acknowledged() < self._written and time.monotonic() < deadline:
             self._loop.call_later(ACK_POLL, self._close_when_acknowledged, deadline)
             return
-        self._final = self.acknowledged()
-        transport.close()
+        self._close_now()
+
+    def _close_now(self) -> None:
+        assert self._transport is not None
+        self._settle_acknowledged()
+        self._transport.close()
+
+    def _settle_acknowledged(self, *, kernel_knows: bool = True) -> None:
+        """Fix ``acknowledged`` for good as the connection ends: asked of the kernel only
+        when it matters (messages are owed) and can be believed."""
+        if self._final is None:
+            self._final = self.acknowledged() if kernel_knows and self._owes() else self._acked
 
     def linger(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
@@ -386,8 +393,7 @@ class Connection(asyncio.Protocol):
         """Cut the connection at once (a peer that does not read; shutdown, once the grace
         period is over): what was written and not acknowledged is lost to the peer."""
         if self._transport is not None:
-            if self._final is None:
-                self._final = self.acknowledged() if self._owes() else self._acked
+            self._settle_acknowledged()
             self._cut = self._closed = True
             self._transport.abort()
 
