@@ -70,13 +70,39 @@ def test_gives_up_when_the_login_is_refused_after_a_loss(imipd_server: ServerFac
         async with connect("127.0.0.1", server.port, "alice", "pw-a",
                            reconnect=Backoff(initial=0.1, maximum=0.2)) as a:
             events = Events(a)
-            # a changed password drops the live session; the old one no longer logs in
-            await asyncio.to_thread(imipd, "user", "passwd", "alice", "--password", "changed",
-                                    data_dir=server.data_dir)
+            # the password changes while the server is down: nobody tells this client
+            await asyncio.to_thread(server.stop)
             assert (await events.expect(Disconnected)).will_reconnect
+            await asyncio.to_thread(imipd, "user", "passwd", "alice", "--password",
+                                    "changed-pw", data_dir=server.data_dir)
+            await asyncio.to_thread(server.restart)
             last = await events.expect(Disconnected, timeout=10)
             assert not last.will_reconnect and "811" in last.reason
             assert not a.connected
+
+    run(main())
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    (("user", "passwd", "alice", "--password", "changed-pw"), "password changed"),
+    (("user", "del", "alice"), "account deleted"),
+])
+def test_a_session_the_server_ended_for_good_is_not_retried(
+        imipd_server: ServerFactory, command: tuple[str, ...], said: str) -> None:
+    server = imipd_server(USERS)
+
+    async def main() -> None:
+        async with connect("127.0.0.1", server.port, "alice", "pw-a",
+                           reconnect=Backoff(initial=0.1, maximum=0.2)) as a:
+            events = Events(a)
+            await asyncio.to_thread(imipd, *command, data_dir=server.data_dir)
+            last = await events.expect(Disconnected)
+            assert last == Disconnected(f"the server said goodbye: {said}",
+                                        server_reason=said)
+            with pytest.raises(StopAsyncIteration):  # the end: no reconnect
+                await events.next(0.5)
+        await asyncio.sleep(0.3)
+        assert "login failed" not in server.log_text()
 
     run(main())
 
@@ -92,7 +118,8 @@ def test_a_session_replaced_by_a_newer_login_does_not_fight_back(
             async with connect("127.0.0.1", server.port, "alice", "pw-a") as second:
                 last = await events.expect(Disconnected)
                 assert last == Disconnected(
-                    "the server said goodbye: logged in from another place")
+                    "the server said goodbye: logged in from another place",
+                    server_reason="logged in from another place")
                 with pytest.raises(StopAsyncIteration):  # the end: no reconnect
                     await events.next(0.5)
                 assert second.connected and not first.connected

@@ -44,7 +44,7 @@ def test_unread_counts_follow_the_open_conversation() -> None:
     assert bob.unread == 0
     roster.apply(MessageReceived("bob", "three"))
     assert bob.unread == 0 and len(bob.lines) == 3
-    line = roster.sent("bob", "four", "alice")
+    line = roster.sent("bob", "four")
     assert line.mine and line.note == "sending"
     roster.outcome(line, Delivery.STORED)
     assert line.note == "stored"

@@ -26,9 +26,10 @@ IMIP = str(Path(sys.executable).parent / "imip")
 
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The test's environment without the person's imip settings."""
+    """The test's environment without the person's imip settings or running chats."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMIP_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
     return {**env, **extra}
 
 
@@ -229,7 +230,7 @@ def test_config_refuses_a_user_name_with_a_space(tmp_path: Path) -> None:
     done = imip(tmp_path, "config", "--server", "127.0.0.1:9", "--user", "has space")
     assert (done.returncode, done.stdout) == (2, "")
     assert one_line(done) == "Error: Invalid value for '--user': 'has space': a user name " \
-        "has no spaces"
+        "has no spaces or control characters"
     assert not (tmp_path / "config").exists()
 
 
@@ -262,3 +263,10 @@ def test_a_password_piped_into_imipd_user_add_gives_no_warning(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "created zed" in done.stdout
     assert "Warning" not in done.stderr and "echo" not in done.stderr, done.stderr
+
+
+def test_a_recipient_that_cannot_be_a_user_name_is_a_usage_error(tmp_path: Path) -> None:
+    done = send(tmp_path, 9, "b\nob", "hi")  # refused before any connection (port 9)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", "Error: Invalid value for 'TO': 'b\\nob': a user name has no spaces or "
+               "control characters\n")

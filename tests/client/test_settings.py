@@ -57,7 +57,9 @@ def test_imip_config_shows_and_writes(tmp_path: Path) -> None:
     # what it shows can be pasted into the file
     assert tomllib.loads(shown.output) == {"server": "example.org", "user": ""}
     bad = runner.invoke(main, ["--config", str(path), "config", "--server", "host:99999"])
-    assert bad.exit_code == 2 and "port" in bad.output
+    assert (bad.exit_code, bad.output) == (2, "Error: Invalid value for '--server': bad server "
+                                              "address 'host:99999': the port must be 1-65535\n")
+    assert tomllib.loads(path.read_text()) == {"server": "example.org"}  # left as it was
 
 
 def test_a_broken_file_stops_send_but_not_decode(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ def test_server_addresses(text: str, expected: tuple[str, int]) -> None:
     assert parse_server(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", ":11319", "host:0", "host:70000", "host:x", "[::1"])
+@pytest.mark.parametrize("text", ["", ":11319", "host:0", "host:70000", "host:x", "[::1",
+                                  "bad:port:x", "host:1:2"])
 def test_bad_server_addresses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_server(text)

@@ -3,11 +3,15 @@
 It wires three things together: a :class:`~imipd.client.Client` (the network), a
 :class:`~imipd.chat.roster.Roster` (what is known), and the widgets (what is shown).
 Every server request runs in a worker, so the screen never waits on the network.
+Its own state (connecting, online, reconnecting, signed out, and why) is one value,
+:class:`~imipd.chat.state.SessionState`, drawn in the own-presence line and a banner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -20,6 +24,7 @@ from ..client import (
     Backoff,
     Client,
     ConnectionClosed,
+    Delivery,
     Disconnected,
     Event,
     ImipError,
@@ -27,25 +32,35 @@ from ..client import (
     MessageReceived,
     PermissionRequested,
     Presence,
-    RateLimited,
     Reconnected,
     connect,
 )
+from ..client.handoff import Offer, offer, socket_path
+from ..client.wording import explain
+from ..protocol import reasons
 from .dialogs import (
     AddContactDialog,
     ConfirmDialog,
     HelpScreen,
     NameDialog,
+    PasswordDialog,
     PresenceDialog,
     RequestDialog,
 )
 from .roster import Roster
-from .widgets import PRESENCE_NAME, ContactList, Conversation, presence_text
+from .state import F5, SessionState, State, ended, refused
+from .widgets import PRESENCE_NAME, ContactList, Conversation, MessageLine, presence_text
 
 log = logging.getLogger("imipd.chat")
 
-EXIT_LOGIN = 3
-EXIT_CONNECTION = 4
+RETURN_AFTER = 5.0
+"""Seconds a chat replaced by another login of its user waits before signing in again:
+long enough for a one-shot command (``imip send`` from elsewhere) to finish."""
+NEEDS_SERVER = frozenset({"add_contact", "remove_contact", "block", "presence"})
+"""The actions that ask the server something: offered only while online."""
+FIGHT_WINDOW = 600.0
+"""A chat replaced again within this many seconds of signing itself back in stays
+signed out: two clients of one user would otherwise push each other out forever."""
 
 
 class ChatApp(App[int]):
@@ -54,37 +69,51 @@ class ChatApp(App[int]):
     TITLE = "imip chat"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
+    #state { width: 100%; height: auto; padding: 0 1; background: $error 60%; }
     #side { width: 30; border-right: solid $accent; }
     #me { height: 1; width: 100%; padding: 0 1; background: $boost; }
     #talk-title { height: 1; width: 100%; padding: 0 1; background: $boost; }
     #compose { dock: bottom; }
+    ToastRack { dock: top; align: right top; margin-bottom: 0; margin-top: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("tab", "app.focus_next", "Pane", priority=True),
+        Binding("escape", "focus_contacts", "List"),
         Binding("ctrl+n", "add_contact", "Add"),
         Binding("ctrl+r", "remove_contact", "Remove"),
         Binding("ctrl+b", "block", "Block"),
-        Binding("ctrl+p", "presence", "Presence"),
+        Binding("ctrl+p", "presence", "Status"),
+        Binding("f5", "sign_in", "Sign in"),
         Binding("f1", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("escape", "focus_contacts", "Contacts", show=False),
     ]
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client_for: Callable[[str], Client], password: str) -> None:
         super().__init__()
-        self.client = client
+        self._client_for = client_for
+        """A new client for a password: one per sign-in."""
+        self.client = client_for(password)
+        self._password = password
         self.roster = Roster()
         self.my_presence = Presence.ONLINE
         self.my_text = ""
+        self.where = f"{self.client.host}:{self.client.port}"
+        self.state = SessionState(State.CONNECTING, self.where)
+        self._offer: Offer | None = None
+        self._returned_at: float | None = None
+        """When the chat last signed itself back in after being replaced."""
 
     @classmethod
     def for_server(cls, host: str, port: int, user: str, password: str) -> ChatApp:
         """The app with its own client (reconnects with backoff; pings at Keep-Alive)."""
-        return cls(connect(host, port, user, password, reconnect=Backoff(initial=1.0)))
+        return cls(lambda secret: connect(host, port, user, secret,
+                                          reconnect=Backoff(initial=1.0)), password)
 
     # -- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Label("", id="state", markup=False)
         with Horizontal():
             with Vertical(id="side"):
                 yield Label("", id="me", markup=False)
@@ -92,9 +121,8 @@ class ChatApp(App[int]):
             with Vertical(id="main"):
                 yield Label("", id="talk-title", markup=False)
                 yield Conversation(id="talk")
-                yield Input(placeholder="choose a contact, then type here; Enter sends",
-                            id="compose")
-        yield Footer()
+                yield MessageLine(placeholder="choose a contact first", id="compose")
+        yield Footer(compact=True)
 
     @property
     def contact_list(self) -> ContactList:
@@ -105,26 +133,55 @@ class ChatApp(App[int]):
         return self.query_one("#talk", Conversation)
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.client.user} — connecting to {self.client.host}…"
+        self.sub_title = f"{self.client.user} @ {self.where}"
         self.contact_list.focus()
+        self.refresh_view()
         self.run_worker(self._session(), name="session")
 
-    # -- the session: log in, then follow the events -------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F5 is offered only while signed out; keys that ask the server, only online."""
+        if action == "sign_in":
+            return self.state.state is State.SIGNED_OUT and self.state.f5 is not F5.NOTHING
+        if action in NEEDS_SERVER:
+            return self.state.online
+        return True
+
+    # -- the session: sign in, then follow the events ------------------------------
 
     async def _session(self) -> None:
-        client = self.client
+        """The first sign-in: a refusal here ends the program (status 3 or 4)."""
+        path = socket_path(self.client.host, self.client.port, self.client.user)
         try:
-            await client.open()
-            await self._load_lists()
-            await client.set_presence(self.my_presence, self.my_text)
-        except (LoginFailed, RateLimited) as error:
-            self.exit(EXIT_LOGIN, EXIT_LOGIN, f"imip chat: login failed: {error}")
-            return
+            await self._sign_in()
         except ImipError as error:
-            self.exit(EXIT_CONNECTION, EXIT_CONNECTION, f"imip chat: {error}")
+            message, status = explain(error, server=self.where, user=self.client.user)
+            self.exit(status, status, f"imip chat: {message}")
             return
-        self._connected(f"{client.user} @ {client.host}:{client.port}")
-        async for event in client.events():
+        self._offer = await offer(path, self._send_handed_over)
+        await self._follow()
+
+    async def _sign_in(self) -> None:
+        client = self.client
+        self._show_state(SessionState(State.CONNECTING, self.where))
+        await client.open()
+        self.roster.me = client.user
+        await self._load_lists()
+        await client.set_presence(self.my_presence, self.my_text)
+        self._show_state(SessionState(State.ONLINE))
+
+    async def _sign_in_again(self, password: str) -> None:
+        """A new connection after the last one ended for good (F5, or after a replacement)."""
+        self.client = self._client_for(password)
+        try:
+            await self._sign_in()
+        except ImipError as error:
+            message, _ = explain(error, server=self.where, user=self.client.user)
+            self._show_state(refused(message, isinstance(error, LoginFailed)))
+            return
+        await self._follow()
+
+    async def _follow(self) -> None:
+        async for event in self.client.events():
             await self._on_event(event)
 
     async def _load_lists(self) -> None:
@@ -132,8 +189,9 @@ class ChatApp(App[int]):
         self.roster.load_blocked(await self.client.blocked())
         self.refresh_view()
 
-    def _connected(self, where: str) -> None:
-        self.sub_title = where
+    def _show_state(self, state: SessionState) -> None:
+        self.state = state
+        self.refresh_bindings()
         self.refresh_view()
 
     async def _on_event(self, event: Event) -> None:
@@ -144,31 +202,56 @@ class ChatApp(App[int]):
             self.notify(f"{event.requester} asks to see your presence: "
                         "select the request and press Enter", title="Request")
         elif isinstance(event, Disconnected):
-            self.roster.connection_lost()
-            self.sub_title = ("reconnecting: " if event.will_reconnect else
-                              "disconnected: ") + event.reason
-            if not event.will_reconnect:
-                self.notify(event.reason, title="Disconnected", severity="error")
+            self._disconnected(event)
         elif isinstance(event, Reconnected):
-            self.sub_title = f"{self.client.user} @ {self.client.host}:{self.client.port}"
+            self._show_state(SessionState(State.ONLINE))
             try:
                 await self._load_lists()
             except ImipError as error:
                 log.info("reloading the lists failed: %s", error)
         self.refresh_view()
 
+    def _disconnected(self, event: Disconnected) -> None:
+        self.roster.connection_lost()
+        if event.will_reconnect:
+            self._show_state(SessionState(State.RECONNECTING, event.reason))
+            return
+        state = ended(event)
+        replaced = (event.server_reason or "").lower() == reasons.REPLACED
+        recently = self._returned_at is not None and \
+            time.monotonic() - self._returned_at < FIGHT_WINDOW
+        if replaced and not recently:
+            # most likely a one-shot login of this user elsewhere: come back once it ended
+            self._show_state(SessionState(State.RETURNING, state.why,
+                                          f"signing in here again in {RETURN_AFTER:g} s"))
+            self.run_worker(self._return_after_replacement(), group="session")
+            return
+        self._show_state(state)
+
+    async def _return_after_replacement(self) -> None:
+        await asyncio.sleep(RETURN_AFTER)
+        if self.state.state is State.RETURNING:
+            self._returned_at = time.monotonic()
+            await self._sign_in_again(self._password)
+
     # -- drawing ------------------------------------------------------------------------
 
     def refresh_view(self) -> None:
-        """Draw the roster: list, own presence, the open conversation and its title."""
+        """Draw the own state, the roster, the open conversation and its title."""
+        banner = self.query_one("#state", Label)
+        banner.update(self.state.banner())
+        banner.display = not self.state.online
         self.contact_list.show(self.roster)
-        me = PRESENCE_NAME[self.my_presence] if self.my_presence is not Presence.OFFLINE \
-            else "Appear offline"
-        if self.my_text:
-            me += f": {self.my_text}"
+        if self.state.online:
+            me = PRESENCE_NAME[self.my_presence] if self.my_presence is not Presence.OFFLINE \
+                else "Appear offline"
+            if self.my_text:
+                me += f": {self.my_text}"
+        else:
+            me = self.state.state.value
         self.query_one("#me", Label).update(f"{self.client.user}: {me}")
         person = self.roster.find(self.roster.current) if self.roster.current else None
-        title = "No conversation open: choose a contact, press Enter"
+        title = "Choose a contact, press Enter"
         if person is not None:
             title = f"{person.label} ({person.user}) — {presence_text(person)}"
             if person.label == person.user:
@@ -188,8 +271,8 @@ class ChatApp(App[int]):
         async def run() -> None:
             try:
                 await action()
-            except ConnectionClosed as error:
-                self.notify(f"not connected: {error.reason}", severity="error")
+            except ConnectionClosed:
+                self.notify(f"not done: you are {self.state.state.value}", severity="error")
             except ImipError as error:
                 self.notify(str(error.reason), title="Refused", severity="error")
             except ValueError as error:  # e.g. a user name with a space: not writable
@@ -214,25 +297,35 @@ class ChatApp(App[int]):
             person = self.roster.open(key)
             self.refresh_view()
             compose = self.query_one("#compose", Input)
-            compose.placeholder = f"message to {person.user}; Enter sends"
+            compose.placeholder = f"to {person.user}; Enter sends"
             compose.focus()
 
     def _answer_request(self, key: str) -> None:
         request = self.roster.requests.get(key)
         if request is None:
             return
+        requester = self.roster.find(request.requester)
+        ask_back = requester is None or not (requester.contact or requester.blocked)
 
         def answered(choice: str | None) -> None:
             if choice is None:
                 return
             self.roster.answered(request.requester)
-            if choice == "grant":
-                self._do(lambda: self.client.grant(request),
-                         f"{request.requester} may now see your presence")
-            else:
+            if choice == "decline":
                 self._do(lambda: self.client.decline(request))
+                return
+            user = request.requester
 
-        self.push_screen(RequestDialog(request), answered)
+            async def grant() -> None:
+                await self.client.grant(request)
+                if choice == "grant-and-ask":
+                    await self.client.request_contact(user)
+                    self.roster.requested(user)
+
+            self._do(grant, f"{user} may now see your presence" +
+                     ("; you asked to see theirs" if choice == "grant-and-ask" else ""))
+
+        self.push_screen(RequestDialog(request, ask_back=ask_back), answered)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "compose":
@@ -244,22 +337,33 @@ class ChatApp(App[int]):
             return
         if not text.strip():
             return
+        if not self.client.connected:  # the text stays in the line, to send later
+            self.notify(f"not sent: you are {self.state.state.value}", severity="error")
+            return
         event.input.value = ""
-        line = self.roster.sent(current.user, text, self.client.user)
+        self._do(lambda: self._send(current.user, text))
+
+    async def _send(self, to: str, text: str) -> Delivery:
+        """Send, with the line in the conversation and its outcome noted there."""
+        line = self.roster.sent(to, text)
         self.refresh_view()
+        try:
+            delivery = await self.client.send_message(to, text)
+        except ImipError as error:
+            self.roster.outcome(line, None, error.reason)
+            raise
+        else:
+            self.roster.outcome(line, delivery)
+            return delivery
+        finally:
+            self._redraw_conversation()
 
-        async def send() -> None:
-            try:
-                delivery = await self.client.send_message(current.user, text)
-            except ImipError as error:
-                self.roster.outcome(line, None, error.reason)
-                raise
-            else:
-                self.roster.outcome(line, delivery)
-            finally:
-                self._redraw_conversation()
-
-        self._do(send)
+    async def _send_handed_over(self, to: str, text: str) -> Delivery:
+        """A message ``imip send`` handed to this session (``imipd.client.handoff``)."""
+        if not self.client.connected:
+            raise ConnectionClosed("not connected")  # imip send then logs in by itself
+        self.notify(f"to {to}: {text[:60]}", title="Sent by imip send")
+        return await self._send(to, text)
 
     # -- actions bound to keys ---------------------------------------------------------
 
@@ -346,11 +450,33 @@ class ChatApp(App[int]):
 
         self.push_screen(PresenceDialog(self.my_presence, self.my_text), choose)
 
+    def action_sign_in(self) -> None:
+        if self.state.state is not State.SIGNED_OUT or self.state.f5 is F5.NOTHING:
+            return
+
+        def sign_in(password: str | None) -> None:
+            if not password:
+                return
+            self._password = password
+            self._show_state(SessionState(State.CONNECTING, self.where))
+            self.run_worker(self._sign_in_again(password), group="session")
+
+        if self.state.f5 is F5.NEW_PASSWORD:
+            self.push_screen(PasswordDialog(self.client.user), sign_in)
+        else:
+            sign_in(self._password)
+
     async def action_quit(self) -> None:
         """Say goodbye to the server (``DISC``), then leave."""
         self.sub_title = "saying goodbye…"
-        await self.client.close()
+        await self._close()
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        offered, self._offer = self._offer, None
+        if offered is not None:
+            await offered.close()
         await self.client.close()

@@ -82,6 +82,30 @@ class NameDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class PasswordDialog(ModalScreen[str | None]):
+    """A password, typed hidden, to sign in again after it was changed."""
+
+    DEFAULT_CSS = _css("PasswordDialog")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, user: str) -> None:
+        super().__init__()
+        self.user = user
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Password of {self.user}", markup=False)
+            yield Input(password=True, placeholder="password")
+            yield Label("Enter: sign in   Esc: cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value:
+            self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question: y or Enter for yes, n or Esc for no."""
 
@@ -103,29 +127,61 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class RequestDialog(ModalScreen[str | None]):
-    """A permission request: ``grant``, ``decline``, or None (answer later)."""
+    """A permission request: ``grant``, ``grant-and-ask``, ``decline``, or None (later).
+
+    Permission goes one way only: once granted, the dialog offers to ask the requester
+    for theirs (``ask_back``), since people expect to see each other.
+    """
 
     DEFAULT_CSS = _css("RequestDialog")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("g", "answer('grant')", "Grant"),
-                                             Binding("d", "answer('decline')", "Decline"),
-                                             Binding("escape,l", "answer('')", "Later")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("g", "grant", "Grant"),
+                                             Binding("d", "decline", "Decline"),
+                                             Binding("y", "ask_back(True)", "Ask back"),
+                                             Binding("n", "ask_back(False)", "Don't ask"),
+                                             Binding("escape,l", "later", "Later")]
 
-    def __init__(self, request: PermissionRequested) -> None:
+    def __init__(self, request: PermissionRequested, *, ask_back: bool = False) -> None:
         super().__init__()
         self.request = request
+        self.ask_back = ask_back
+        self.granted = False
 
     def compose(self) -> ComposeResult:
         request = self.request
         who = request.requester if request.nick in ("", request.requester) else \
             f"{request.nick} ({request.requester})"
         with Vertical():
-            yield Label(f"{who} asks to see your presence.", markup=False)
+            yield Label(f"{who} asks to see your presence.", markup=False, id="question")
             if request.text:
                 yield Label(f"“{request.text}”", markup=False)
-            yield Label("g: grant   d: decline   Esc: later", classes="hint")
+            yield Label("g: grant   d: decline   Esc: later", classes="hint", id="keys")
 
-    def action_answer(self, choice: str) -> None:
-        self.dismiss(choice or None)
+    def action_grant(self) -> None:
+        if self.granted:
+            return
+        if not self.ask_back:
+            self.dismiss("grant")
+            return
+        self.granted = True
+        user = self.request.requester
+        self.query_one("#question", Label).update(
+            f"{user} may see your presence. Ask to see theirs too?")
+        self.query_one("#keys", Label).update("y / Enter: ask   n / Esc: no")
+
+    def action_decline(self) -> None:
+        if not self.granted:
+            self.dismiss("decline")
+
+    def action_ask_back(self, yes: bool) -> None:
+        if self.granted:
+            self.dismiss("grant-and-ask" if yes else "grant")
+
+    def action_later(self) -> None:
+        self.dismiss("grant" if self.granted else None)
+
+    def key_enter(self) -> None:
+        if self.granted:
+            self.dismiss("grant-and-ask")
 
 
 class PresenceDialog(ModalScreen[tuple[Presence, str] | None]):
@@ -184,11 +240,12 @@ Keys (keyboard only)
  Ctrl+N          add a contact (asks them for permission)
  Ctrl+R          remove the selected contact
  Ctrl+B          block or unblock someone
- Ctrl+P          presence: online, away, busy, appear offline; text
+ Ctrl+P          status: online, away, busy, appear offline; a text
  F1              this help
  Ctrl+Q          quit (says goodbye to the server)
 
-In a request: g grant, d decline, Esc answer later.
+In a request: g grant (then y asks to see theirs too), d decline,
+Esc answer later. F5 signs in again once the session has ended.
 """
 
 

@@ -75,6 +75,10 @@ class Roster:
     """Everything the terminal client shows, updated by events and list answers."""
 
     def __init__(self) -> None:
+        self.me = ""
+        """This user's name, as the server spells it (set at login)."""
+        self._echoes: list[str] = []
+        """Texts sent to oneself whose coming back is not shown again."""
         self.people: dict[str, Person] = {}
         self.requests: dict[str, PermissionRequested] = {}
         """Unanswered permission requests, by requester key."""
@@ -120,6 +124,9 @@ class Roster:
     def apply(self, event: Event) -> None:
         """Take in one event of the client (others than these three change nothing here)."""
         if isinstance(event, MessageReceived):
+            if key_of(event.sender) == key_of(self.me) and event.text in self._echoes:
+                self._echoes.remove(event.text)  # a note to oneself: shown once, as sent
+                return
             person = self.person(event.sender)
             person.lines.append(Line(event.date.astimezone() if event.date else now(),
                                      person.user, event.text))
@@ -149,10 +156,12 @@ class Roster:
         person.unread = 0
         return person
 
-    def sent(self, to: str, text: str, me: str) -> Line:
+    def sent(self, to: str, text: str) -> Line:
         """A message this user sends; its ``note`` is filled in by :meth:`outcome`."""
-        line = Line(now(), me, text, mine=True, note="sending")
+        line = Line(now(), self.me, text, mine=True, note="sending")
         self.person(to).lines.append(line)
+        if key_of(to) == key_of(self.me):
+            self._echoes.append(text)
         return line
 
     @staticmethod

@@ -6,8 +6,11 @@ beyond what is on screen (the highlighted entry survives a refresh).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
-from textual.widgets import OptionList, RichLog
+from textual.binding import Binding, BindingType
+from textual.widgets import Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from ..client import Presence
@@ -67,6 +70,7 @@ class ContactList(OptionList):
     DEFAULT_CSS = """
     ContactList { height: 1fr; border: none; padding: 0; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Open")]
 
     def show(self, roster: Roster) -> None:
         """Rebuild from ``roster``, keeping the highlighted entry where it was."""
@@ -143,3 +147,9 @@ class Conversation(RichLog):
         """Write every line again (a note changed)."""
         self.shown = None
         self.show(person)
+
+
+class MessageLine(Input):
+    """Where a message is typed; its footer entry says that Enter sends."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Send")]

@@ -16,10 +16,11 @@ import click
 from .. import __version__
 from ..capture import CaptureError, capture_kind, read_capture
 from ..client import ImipError, parse_server
+from ..client.wording import explain
 from ..protocol import ProtocolError
 from . import userconfig
 from .decode import IMIP_PORT, Note, decode_capture, decode_stream, read_chunks
-from .send import OUTCOME, explain, send_one
+from .send import OUTCOME, send_one
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -230,23 +231,32 @@ def send(server: tuple[str, int], user: str, password: str | None, timeout: floa
 
     Prints "delivered" or "stored for later delivery" (TO is not online) and
     exits 0. TEXT "-" reads the message from standard input, without one
-    trailing newline; an empty message is refused. Failures go to standard
-    error; the exit status is 1 when the server refused the message (no such
-    user, not permitted, too large), 2 for a usage problem (an empty message,
-    no password and no terminal to ask on, a bad settings file), 3 when the
+    trailing newline; an empty message is refused. While an imip chat of the
+    same user and server runs on this machine, the message goes through it
+    (no password needed), since logging in here would log that chat out.
+    Failures go to standard error; the exit status is 1 when the server
+    refused the message (no such user, not permitted, too large), 2 for a
+    usage problem (an empty message, no password and no terminal to ask on,
+    a bad settings file), 3 when the
     login failed, 4 on a connection problem.
     """
+    problem = userconfig.user_problem(to)
+    if problem:
+        raise UsageFailure(f"Invalid value for 'TO': {problem}")
     from_stdin = text == "-"
     if from_stdin:
         text = _stdin_message()
     if not text:
         click.echo("imip send: the message is empty", err=True)
         sys.exit(EXIT_USAGE)
-    password = _password(password, "send", stdin_free=not from_stdin)
     host, port = server
     where = f"{host}:{port}"
     try:
-        delivery = asyncio.run(send_one(host, port, user, password, to, text, timeout))
+        delivery = asyncio.run(send_one(
+            host, port, user, lambda: _password(password, "send", stdin_free=not from_stdin),
+            to, text, timeout))
+    except ValueError as error:  # what cannot be written on the wire at all
+        raise UsageFailure(str(error)) from None
     except ImipError as error:
         message, status = explain(error, server=where, user=user, to=to,
                                   size=len(text.encode("utf-8")))
@@ -292,7 +302,7 @@ def config_command(ctx: click.Context, server: str | None, user: str | None) -> 
         try:
             parse_server(server)
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--server") from None
+            raise UsageFailure(f"Invalid value for '--server': {error}") from None
         settings["server"] = server
     if user is not None:
         problem = userconfig.user_problem(user)

@@ -1,4 +1,8 @@
-"""``imip send``: log in, send one message, say goodbye, and tell the shell what happened.
+"""``imip send``: send one message, and tell the shell what happened.
+
+A running client of the same user on this machine (``imip chat``) is asked to send it
+(``imipd.client.handoff``), so that it is not logged out by a second login; else the
+command logs in by itself, sends, and says goodbye.
 
 The outcome is one line for people and an exit status for scripts:
 
@@ -15,31 +19,13 @@ status  meaning
 
 from __future__ import annotations
 
-import socket
+from collections.abc import Callable
 
 from .. import __version__
-from ..client import (
-    ConnectFailed,
-    ConnectionClosed,
-    Delivery,
-    ImipError,
-    LoginFailed,
-    NoSuchUser,
-    NotPermitted,
-    RateLimited,
-    RequestTimeout,
-    ServerError,
-    TooLarge,
-    UnsupportedProtocol,
-    connect,
-)
-from ..protocol import Status
+from ..client import Delivery, connect
+from ..client.handoff import hand_over, socket_path
 
 CLIENT_NAME = f"imip {__version__}"
-
-EXIT_REFUSED = 1
-EXIT_LOGIN = 3
-EXIT_CONNECTION = 4
 
 OUTCOME = {
     Delivery.DELIVERED: "delivered",
@@ -47,50 +33,13 @@ OUTCOME = {
 }
 
 
-async def send_one(host: str, port: int, user: str, password: str, to: str, text: str,
-                   timeout: float = 15.0) -> Delivery:
-    """Log in (without going online), send ``text`` with ``ACK-Type: always``, ``DISC``."""
-    async with connect(host, port, user, password, keep_alive=False, timeout=timeout,
+async def send_one(host: str, port: int, user: str, password: Callable[[], str], to: str,
+                   text: str, timeout: float = 15.0) -> Delivery:
+    """Hand ``text`` to a running client of ``user``; else log in (without going online),
+    send it with ``ACK-Type: always`` and say ``DISC``. ``password`` is asked only then."""
+    handed = await hand_over(socket_path(host, port, user), to, text, timeout)
+    if handed is not None:
+        return handed
+    async with connect(host, port, user, password(), keep_alive=False, timeout=timeout,
                        client_name=CLIENT_NAME) as client:
         return await client.send_message(to, text)
-
-
-def explain(error: ImipError, *, server: str, user: str, to: str, size: int) -> tuple[str, int]:
-    """A message for people (without the program name) and the exit status."""
-    if isinstance(error, ConnectFailed):
-        cause = error.__cause__
-        if isinstance(cause, socket.gaierror):
-            host = server.rpartition(":")[0] or server
-            why = "name not found" if cause.errno == socket.EAI_NONAME else \
-                f"name lookup failed ({cause.strerror or cause.errno})"
-            return f"cannot find the server {host}: {why}", EXIT_CONNECTION
-        return str(error), EXIT_CONNECTION
-    if isinstance(error, RequestTimeout):
-        return f"no answer from {server}: {error.reason}", EXIT_CONNECTION
-    if isinstance(error, ConnectionClosed):
-        return f"connection to {server} lost: {error.reason}", EXIT_CONNECTION
-    if isinstance(error, UnsupportedProtocol):
-        return f"{server} does not speak IMIP/1.0", EXIT_CONNECTION
-    if isinstance(error, LoginFailed):
-        if error.status == Status.TOO_MANY_FAILURES:
-            why = "too many failed logins; the server closed the connection"
-        elif error.status == Status.BAD_AUTH_TYPE:
-            why = "the server does not accept imip-md5 login"
-        else:
-            why = f"wrong user name or password for {user}"
-        return f"login failed: {why}", EXIT_LOGIN
-    if isinstance(error, RateLimited) and error.verb == "LOGN":
-        return ("login refused: too many failed logins from this address; try again later",
-                EXIT_LOGIN)
-    if isinstance(error, NoSuchUser):
-        return f"no such user: {to}", EXIT_REFUSED
-    if isinstance(error, NotPermitted):
-        return f"not permitted: {server} does not let {user} send messages to {to}", \
-            EXIT_REFUSED
-    if isinstance(error, TooLarge):
-        return f"message too large for {server} ({size} bytes)", EXIT_REFUSED
-    if isinstance(error, RateLimited):
-        return "rate limited by the server: slow down and try again later", EXIT_REFUSED
-    if isinstance(error, ServerError):
-        return "server error: the message was not accepted; try again", EXIT_REFUSED
-    return f"the server refused the message: {error}", EXIT_REFUSED

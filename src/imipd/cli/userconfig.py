@@ -27,7 +27,7 @@ class UserConfigError(Exception):
 def user_problem(name: str) -> str | None:
     """Why ``name`` cannot be a user name on the wire (None when it can)."""
     if any(ch.isspace() or not ch.isprintable() for ch in name):
-        return f"{name!r}: a user name has no spaces"
+        return f"{name!r}: a user name has no spaces or control characters"
     return None
 
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 
 from .. import __version__
-from ..protocol import Block, DigestOrder, Status, reasons
+from ..protocol import Block, DigestOrder, Status
 from ..protocol import headers as H
 from ._dispatch import event_for
 from ._link import Link
@@ -32,6 +32,7 @@ from .errors import (
     raise_for_error,
 )
 from .events import Disconnected, Event, PermissionRequested, Reconnected
+from .goodbyes import may_try_again
 from .values import (
     AckType,
     BlockedUser,
@@ -156,14 +157,13 @@ class Client:
             return
         self._live = None
         live.stop()
-        # reconnecting would push the newer session out in turn
-        replaced = (link.goodbye or "").lower().startswith(reasons.REPLACED)
-        if self._backoff is None or replaced:
+        if self._backoff is None or not may_try_again(link.goodbye):
             self._state = _State.CLOSED
-            self._finish(Disconnected(reason))
+            self._finish(Disconnected(reason, server_reason=link.goodbye))
             return
         self._state = _State.RECONNECTING
-        self._events.put_nowait(Disconnected(reason, will_reconnect=True))
+        self._events.put_nowait(Disconnected(reason, will_reconnect=True,
+                                             server_reason=link.goodbye))
         self._reconnector = asyncio.get_running_loop().create_task(
             self._reconnect(self._backoff))
 

@@ -50,10 +50,16 @@ class PermissionRequested:
 @dataclass(frozen=True, slots=True)
 class Disconnected:
     """The connection ended. ``will_reconnect`` tells whether the client tries again;
-    when it is False this is the last event and ``events()`` stops after it."""
+    when it is False this is the last event and ``events()`` stops after it.
+
+    ``server_reason`` is the body of the server's ``DISC`` when the server ended the
+    session (one of the fixed texts of ``imipd.protocol.reasons``, or an operator's
+    own words), and None when it did not say goodbye.
+    """
 
     reason: str
     will_reconnect: bool = False
+    server_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 DEFAULT_PORT = 11319
 """The port IMIP servers listen on (docs/protocol.md §1)."""
 
@@ -21,8 +23,15 @@ def parse_server(text: str) -> tuple[str, int]:
         port_text = rest[1:] if rest else ""
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
+    elif ":" in text:
+        host, port_text = text, ""  # a bare IPv6 address
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"bad server address {text!r}: expected HOST:PORT, or "
+                             "[IPv6]:PORT") from None
     else:
-        host, port_text = text, ""  # a bare IPv6 address, or a host without a port
+        host, port_text = text, ""
     if not host:
         raise ValueError(f"bad server address {text!r}: no host")
     if not port_text:
