@@ -35,7 +35,7 @@ from ..router import (
     WaitingEvent,
     delivered,
 )
-from ..store import Account, InFlight, name_key
+from ..store import Account, InFlight, StoredMessage, name_key
 from .ratelimit import TokenBucket
 from .service import Service
 from .stages import MESSAGES, NEXT_STAGES, NOTICES, ONLINE_STAGES, UNSEEN, Presence, Stage, Take
@@ -45,7 +45,14 @@ log = logging.getLogger("imipd.session")
 _TAKEN = Outcome.TAKEN  # read for every relayed message: a module name is read fastest
 
 FLUSH_BATCH = 100
-"""Stored messages read, shown and deleted at a time."""
+"""Stored messages read at a time."""
+FLUSH_PART = 32 * 1024
+"""Bytes of stored messages shown (and deleted) at a time: each part waits until the one
+before has left the process, so the server's own burst never piles up beyond the output
+limit (64 KiB at least) and a peer that reads is not taken for one that does not (a part
+is less than this plus one message)."""
+_MESG_LINES = 256
+"""At most the bytes of a stored ``MESG`` beyond its body (type, size, four headers)."""
 HANDBACK_WAIT = 5.0
 """Seconds the first presence of a session that replaced another waits for that one to
 hand back what it had not delivered (it waits up to 2 s for its peer's acknowledgement)."""
@@ -375,22 +382,44 @@ class Session:
                     self.move(Stage.LIVE)
                     return
                 owed = self._owed_messages()
-                for message in batch:
-                    owed.add(self.outlet.deliver(MessageEvent(
-                        message.sender, message.body, date_header(message.accepted_at))),
-                        message.sender, message.body, message.accepted_at)
-                _resolve(read)
-                if batch:
+                parts = _parts(batch)
+                for n, part in enumerate(parts, 1):
+                    if self.stage is not Stage.BACKLOG:  # closing while a part went out
+                        return
+                    for message in part:
+                        owed.add(self.outlet.deliver(MessageEvent(
+                            message.sender, message.body, date_header(message.accepted_at))),
+                            message.sender, message.body, message.accepted_at)
+                    if n == len(parts):  # all of the first batch before the next block's answer
+                        _resolve(read)
                     # shown and recorded (the journal answers for them now): out of the store
                     self.service.journal.flush()
-                    await store.delete_messages(self.key, [message.id for message in batch])
-                    self.service.stats.messages["flushed"] += len(batch)
-                    self.log.info("delivered %d stored message(s)", len(batch))
+                    await store.delete_messages(self.key, [message.id for message in part])
+                    self.service.stats.messages["flushed"] += len(part)
+                    self.log.info("delivered %d stored message(s)", len(part))
                     if not await self.outlet.drained():
                         return
+                _resolve(read)  # an empty batch (another flush was asked for meanwhile)
         except Exception:
             self.log.exception("delivering stored messages failed")
             self.outlet.show(KickEvent(reasons.SERVER_ERROR))
+
+
+def _parts(batch: list[StoredMessage]) -> list[list[StoredMessage]]:
+    """``batch`` in order, cut after each message that brings a part to ``FLUSH_PART``
+    bytes."""
+    parts: list[list[StoredMessage]] = []
+    part: list[StoredMessage] = []
+    size = 0
+    for message in batch:
+        part.append(message)
+        size += len(message.body) + _MESG_LINES
+        if size >= FLUSH_PART:
+            parts.append(part)
+            part, size = [], 0
+    if part:
+        parts.append(part)
+    return parts
 
 
 def _resolve(future: asyncio.Future[None] | None) -> None:
