@@ -91,10 +91,10 @@ def test_log_in_see_a_contact_come_online_talk_and_grant(imipd_server: ServerFac
                     await pilot.press("escape", "home", "enter")  # the request comes first
                     await pilot.press("g")
                     assert str(app.screen.query_one("#question").render()) == \
-                        "carol may see your presence. Ask to see theirs too?"
-                    await pilot.press("y")
+                        "carol may see your presence now. Ask to see theirs too?"
                     carols = Events(carol)
-                    await carols.presence("alice", Presence.ONLINE)
+                    await carols.presence("alice", Presence.ONLINE)  # granted at once
+                    await pilot.press("y")
                     asked = await carols.expect(PermissionRequested)
                     assert (asked.requester, asked.text) == ("alice", "")
                     await until(pilot, lambda: contact_lines(app) == ["◐ bob at lunch",
@@ -416,11 +416,76 @@ def test_at_80x24_nothing_is_cut_and_toasts_leave_the_message_line_free(
             await pilot.press("tab", "tab")  # the message line: Enter sends
             assert screen_lines(app)[23].startswith("⏎ Send tab Pane")
             bottom = screen_lines(app)[20:]
-            app.notify("a notice that must not hide what is being typed")
+            # a burst of messages from someone: never over the message line; the newest
+            # shown as written (no markup)
+            async with connect("127.0.0.1", server.port, "bob", "pw-b") as bob:
+                for n in range(7):
+                    await bob.send_message("alice", f"[/bold] burst {n} with some length to it")
+            await until(pilot, lambda: any("burst 6" in row for row in screen_lines(app)),
+                        "the newest notice")
             await pilot.pause(0.3)
             rows = screen_lines(app)
             assert rows[20:] == bottom
-            assert any("a notice that must not hide" in row for row in rows[:8])
+            assert any("[/bold] burst 6" in row for row in rows[:20])
+            assert not any("burst 3" in row for row in rows)  # at most three at once
+            # the own line is cut with an ellipsis, not in the middle of a word
+            app.my_text = "at lunch until three, back soon"
+            app.refresh_view()
+            await pilot.pause(0.1)
+            assert screen_lines(app)[1].split("│")[0].strip() == "alice: Online: at lunch un…"
             await pilot.press("ctrl+q")
 
     run(main(), timeout=30)
+
+
+def test_drafts_stay_with_their_conversation_and_yourself_cannot_be_added(
+        imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+
+    async def main() -> None:
+        app = ChatApp.for_server("127.0.0.1", server.port, "alice", "pw-a")
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await until(pilot, lambda: app.client.connected, "the login")
+            await pilot.press("ctrl+n", *"ALICE", "enter", "enter")
+            await pilot.pause(0.2)
+            assert [n.message for n in app._notifications] == [
+                "you always see your own presence"]
+            await pilot.press("ctrl+n", *"bob", "enter", "enter", "ctrl+n", *"carol", "enter",
+                              "enter")
+            await until(pilot, lambda: contact_lines(app) == ["? bob", "? carol"], "two")
+            compose = app.query_one("#compose", Input)
+            await pilot.press("escape", "home", "enter", *"draft", "escape", "tab", "tab")
+            await pilot.press("Z")  # back in the line: the draft is not selected, nor replaced
+            assert compose.value == "draftZ"
+            await pilot.press("escape", "down", "enter")  # carol's conversation: empty
+            assert compose.value == ""
+            await pilot.press("escape", "home", "enter")  # bob's again: his draft is back
+            assert compose.value == "draftZ"
+            await pilot.press("ctrl+q")
+
+    run(main(), timeout=30)
+
+
+def test_a_login_refused_while_reconnecting_asks_for_the_password(
+        imipd_server: ServerFactory) -> None:
+    server = imipd_server(USERS)
+
+    async def main() -> None:
+        app = ChatApp(lambda password: connect("127.0.0.1", server.port, "alice", password,
+                                               reconnect=Backoff(initial=0.2, maximum=0.5)),
+                      "pw-a")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.client.connected, "the login")
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(imipd, "user", "passwd", "alice", "--password",
+                                    "changed-pw", data_dir=server.data_dir)
+            await asyncio.to_thread(server.restart)
+            wanted = ("alice: signed out", "Signed out: login failed: wrong user name or "
+                      "password for alice. F5 signs in with another password.")
+            await until(pilot, lambda: own_state(app) == wanted, "the refusal", timeout=15)
+            await pilot.press("f5", *"changed-pw", "enter")
+            await until(pilot, lambda: own_state(app) == ("alice: Online", ""), "signed in")
+            assert server.log_text().count("login failed for alice") == 1
+            await pilot.press("ctrl+q")
+
+    run(main(), timeout=40)

@@ -9,6 +9,7 @@ import pytest
 from imipd.client import (
     Backoff,
     Disconnected,
+    LoginFailed,
     Presence,
     Reconnected,
     connect,
@@ -78,6 +79,7 @@ def test_gives_up_when_the_login_is_refused_after_a_loss(imipd_server: ServerFac
             await asyncio.to_thread(server.restart)
             last = await events.expect(Disconnected, timeout=10)
             assert not last.will_reconnect and "811" in last.reason
+            assert isinstance(last.error, LoginFailed) and last.error.status == 811
             assert not a.connected
 
     run(main())

@@ -31,6 +31,9 @@ def test_contacts_are_listed_online_first_then_pending_then_strangers_and_blocke
         False, Presence.BUSY, "busy busy")
     roster.load_contacts([Contact("zed", "Zed", Presence.ONLINE)])  # the others were removed
     assert [p.user for p in roster.listed()] == ["zed", "stranger", "eve"]
+    # someone who wrote and then asks for permission stays reachable meanwhile
+    roster.apply(PermissionRequested("stranger", "Stranger", "let me in", "7"))
+    assert [p.user for p in roster.listed()] == ["zed", "stranger", "eve"]
 
 
 def test_unread_counts_follow_the_open_conversation() -> None:

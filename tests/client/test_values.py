@@ -62,7 +62,7 @@ def test_server_addresses(text: str, expected: tuple[str, int]) -> None:
 
 
 @pytest.mark.parametrize("text", ["", ":11319", "host:0", "host:70000", "host:x", "[::1",
-                                  "bad:port:x", "host:1:2"])
+                                  "bad:port:x", "host:1:2", "a b:5", "a\tb"])
 def test_bad_server_addresses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_server(text)

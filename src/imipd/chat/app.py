@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import Notify, SeverityLevel
 from textual.widgets import Footer, Header, Input, Label, OptionList
 
 from ..client import (
@@ -47,7 +48,7 @@ from .dialogs import (
     PresenceDialog,
     RequestDialog,
 )
-from .roster import Roster
+from .roster import Roster, key_of
 from .state import F5, SessionState, State, ended, refused
 from .widgets import PRESENCE_NAME, ContactList, Conversation, MessageLine, presence_text
 
@@ -56,6 +57,8 @@ log = logging.getLogger("imipd.chat")
 RETURN_AFTER = 5.0
 """Seconds a chat replaced by another login of its user waits before signing in again:
 long enough for a one-shot command (``imip send`` from elsewhere) to finish."""
+MAX_NOTICES = 3
+"""Notices shown at once: three (of four rows at most) fit above the message line at 24 rows."""
 NEEDS_SERVER = frozenset({"add_contact", "remove_contact", "block", "presence"})
 """The actions that ask the server something: offered only while online."""
 FIGHT_WINDOW = 600.0
@@ -71,10 +74,13 @@ class ChatApp(App[int]):
     CSS = """
     #state { width: 100%; height: auto; padding: 0 1; background: $error 60%; }
     #side { width: 30; border-right: solid $accent; }
-    #me { height: 1; width: 100%; padding: 0 1; background: $boost; }
-    #talk-title { height: 1; width: 100%; padding: 0 1; background: $boost; }
+    #me { height: 1; width: 100%; padding: 0 1; background: $boost;
+          text-wrap: nowrap; text-overflow: ellipsis; }
+    #talk-title { height: 1; width: 100%; padding: 0 1; background: $boost;
+                  text-wrap: nowrap; text-overflow: ellipsis; }
     #compose { dock: bottom; }
     ToastRack { dock: top; align: right top; margin-bottom: 0; margin-top: 1; }
+    Toast { padding: 0 1; max-height: 4; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -216,7 +222,7 @@ class ChatApp(App[int]):
         if event.will_reconnect:
             self._show_state(SessionState(State.RECONNECTING, event.reason))
             return
-        state = ended(event)
+        state = ended(event, server=self.where, user=self.client.user)
         replaced = (event.server_reason or "").lower() == reasons.REPLACED
         recently = self._returned_at is not None and \
             time.monotonic() - self._returned_at < FIGHT_WINDOW
@@ -233,6 +239,22 @@ class ChatApp(App[int]):
         if self.state.state is State.RETURNING:
             self._returned_at = time.monotonic()
             await self._sign_in_again(self._password)
+
+    # -- notices ----------------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "",
+               severity: SeverityLevel = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A notice; its text is never read as markup (it holds what other people wrote)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+
+    def _on_notify(self, event: Notify) -> None:
+        """At most ``MAX_NOTICES`` at once, the oldest going first: a burst of messages
+        never stacks down onto the message line."""
+        super()._on_notify(event)
+        for old in list(self._notifications)[:-MAX_NOTICES]:
+            self._unnotify(old)
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -252,7 +274,9 @@ class ChatApp(App[int]):
         self.query_one("#me", Label).update(f"{self.client.user}: {me}")
         person = self.roster.find(self.roster.current) if self.roster.current else None
         title = "Choose a contact, press Enter"
-        if person is not None:
+        if person is not None and person.key == key_of(self.roster.me):
+            title = f"{person.user} — notes to yourself"
+        elif person is not None:
             title = f"{person.label} ({person.user}) — {presence_text(person)}"
             if person.label == person.user:
                 title = f"{person.user} — {presence_text(person)}"
@@ -294,9 +318,13 @@ class ChatApp(App[int]):
         if kind == "request":
             self._answer_request(key)
         else:
-            person = self.roster.open(key)
-            self.refresh_view()
             compose = self.query_one("#compose", Input)
+            before = self.roster.find(self.roster.current) if self.roster.current else None
+            if before is not None:  # each conversation keeps what was typed in it
+                before.draft = compose.value
+            person = self.roster.open(key)
+            compose.value, person.draft = person.draft, ""
+            self.refresh_view()
             compose.placeholder = f"to {person.user}; Enter sends"
             compose.focus()
 
@@ -306,26 +334,26 @@ class ChatApp(App[int]):
             return
         requester = self.roster.find(request.requester)
         ask_back = requester is None or not (requester.contact or requester.blocked)
+        user = request.requester
 
         def answered(choice: str | None) -> None:
-            if choice is None:
-                return
-            self.roster.answered(request.requester)
             if choice == "decline":
+                self.roster.answered(user)
                 self._do(lambda: self.client.decline(request))
-                return
-            user = request.requester
-
-            async def grant() -> None:
-                await self.client.grant(request)
-                if choice == "grant-and-ask":
+            elif choice == "ask":
+                async def ask() -> None:
                     await self.client.request_contact(user)
                     self.roster.requested(user)
 
-            self._do(grant, f"{user} may now see your presence" +
-                     ("; you asked to see theirs" if choice == "grant-and-ask" else ""))
+                self._do(ask, f"asked {user} to see their presence")
 
         self.push_screen(RequestDialog(request, ask_back=ask_back), answered)
+
+    def on_request_dialog_granted(self, message: RequestDialog.Granted) -> None:
+        request = message.request
+        self.roster.answered(request.requester)
+        self._do(lambda: self.client.grant(request),
+                 f"{request.requester} may now see your presence")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "compose":
@@ -389,6 +417,9 @@ class ChatApp(App[int]):
             if answer is None:
                 return
             user, text = answer
+            if key_of(user) == key_of(self.roster.me):
+                self.notify("you always see your own presence", severity="warning")
+                return
 
             async def ask() -> None:
                 await self.client.request_contact(user, text)

@@ -11,6 +11,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -127,16 +128,25 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class RequestDialog(ModalScreen[str | None]):
-    """A permission request: ``grant``, ``grant-and-ask``, ``decline``, or None (later).
+    """A permission request: g grants at once (:class:`Granted` goes to the app), d
+    declines (``decline``), Esc answers later (None).
 
-    Permission goes one way only: once granted, the dialog offers to ask the requester
-    for theirs (``ask_back``), since people expect to see each other.
+    Permission goes one way only, and people expect to see each other: after a grant
+    the dialog offers to ask the requester for theirs when ``ask_back`` (``ask``; no
+    answers ``granted``).
     """
+
+    class Granted(Message):
+        """The person granted ``request``: the app sends the answer now."""
+
+        def __init__(self, request: PermissionRequested) -> None:
+            super().__init__()
+            self.request = request
 
     DEFAULT_CSS = _css("RequestDialog")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("g", "grant", "Grant"),
                                              Binding("d", "decline", "Decline"),
-                                             Binding("y", "ask_back(True)", "Ask back"),
+                                             Binding("y,enter", "ask_back(True)", "Ask back"),
                                              Binding("n", "ask_back(False)", "Don't ask"),
                                              Binding("escape,l", "later", "Later")]
 
@@ -159,13 +169,13 @@ class RequestDialog(ModalScreen[str | None]):
     def action_grant(self) -> None:
         if self.granted:
             return
-        if not self.ask_back:
-            self.dismiss("grant")
-            return
         self.granted = True
-        user = self.request.requester
+        self.post_message(self.Granted(self.request))
+        if not self.ask_back:
+            self.dismiss("granted")
+            return
         self.query_one("#question", Label).update(
-            f"{user} may see your presence. Ask to see theirs too?")
+            f"{self.request.requester} may see your presence now. Ask to see theirs too?")
         self.query_one("#keys", Label).update("y / Enter: ask   n / Esc: no")
 
     def action_decline(self) -> None:
@@ -174,14 +184,10 @@ class RequestDialog(ModalScreen[str | None]):
 
     def action_ask_back(self, yes: bool) -> None:
         if self.granted:
-            self.dismiss("grant-and-ask" if yes else "grant")
+            self.dismiss("ask" if yes else "granted")
 
     def action_later(self) -> None:
-        self.dismiss("grant" if self.granted else None)
-
-    def key_enter(self) -> None:
-        if self.granted:
-            self.dismiss("grant-and-ask")
+        self.dismiss("granted" if self.granted else None)
 
 
 class PresenceDialog(ModalScreen[tuple[Presence, str] | None]):

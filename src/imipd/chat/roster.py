@@ -60,6 +60,8 @@ class Person:
     blocked: bool = False
     unread: int = 0
     lines: list[Line] = field(default_factory=list)
+    draft: str = ""
+    """What was typed to this person and not sent yet, while another conversation is open."""
 
     @property
     def key(self) -> str:
@@ -198,8 +200,7 @@ class Roster:
         contacts = sorted((p for p in self.people.values() if p.contact),
                           key=lambda p: (p.pending, PRESENCE_ORDER[p.presence], p.key))
         others = sorted((p for p in self.people.values()
-                         if not p.contact and (p.lines or p.blocked)
-                         and p.key not in self.requests),
+                         if not p.contact and (p.lines or p.blocked)),
                         key=lambda p: (p.blocked, p.key))
         return contacts + others
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..client import Disconnected
+from ..client import Disconnected, LoginFailed
 from ..client.goodbyes import may_try_again
+from ..client.wording import explain
 from ..protocol import reasons
 
 SIGN_IN_AGAIN = "F5 signs in again"
@@ -75,8 +76,12 @@ class SessionState:
                 return f"Signed out: {self.why}.{ending}"
 
 
-def ended(event: Disconnected) -> SessionState:
+def ended(event: Disconnected, *, server: str, user: str) -> SessionState:
     """The state after the client's last :class:`Disconnected` (no reconnect follows)."""
+    if event.error is not None:
+        # reconnecting was refused (a password changed while the server was down)
+        return refused(explain(event.error, server=server, user=user)[0],
+                       isinstance(event.error, LoginFailed))
     said = (event.server_reason or "").lower()
     if said in SIGNED_OUT_BECAUSE:
         return SessionState(State.SIGNED_OUT, *SIGNED_OUT_BECAUSE[said])

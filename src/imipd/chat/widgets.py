@@ -150,6 +150,10 @@ class Conversation(RichLog):
 
 
 class MessageLine(Input):
-    """Where a message is typed; its footer entry says that Enter sends."""
+    """Where a message is typed; its footer entry says that Enter sends. Coming back to it
+    leaves a draft as it was (not selected, so the next key does not replace it)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Send")]
+
+    def __init__(self, *, placeholder: str, id: str) -> None:
+        super().__init__(placeholder=placeholder, id=id, select_on_focus=False)

@@ -170,12 +170,13 @@ class Client:
     async def _reconnect(self, backoff: Backoff) -> None:
         """Try again after each of the backoff's delays; give up on a refused login."""
         reason = "gave up reconnecting"
+        refused: ImipError | None = None
         for delay in backoff.delays():
             await asyncio.sleep(delay)
             try:
                 await self._connect()
             except (LoginFailed, UnsupportedProtocol) as error:
-                reason = f"reconnecting failed: {error}"
+                reason, refused = f"reconnecting failed: {error}", error
                 break
             except ImipError as error:
                 log.info("reconnecting failed, will try again: %s", error)
@@ -189,7 +190,7 @@ class Client:
             self._events.put_nowait(Reconnected())
             return
         self._state = _State.CLOSED
-        self._finish(Disconnected(reason))
+        self._finish(Disconnected(reason, error=refused))
 
     def _finish(self, last: Disconnected) -> None:
         self._events.put_nowait(last)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import ImipError
 from .values import Presence
 
 
@@ -54,12 +55,15 @@ class Disconnected:
 
     ``server_reason`` is the body of the server's ``DISC`` when the server ended the
     session (one of the fixed texts of ``imipd.protocol.reasons``, or an operator's
-    own words), and None when it did not say goodbye.
+    own words), and None when it did not say goodbye. ``error`` is the refusal that made
+    the client stop reconnecting: :class:`LoginFailed` (e.g. the password was changed
+    while the server was down) or :class:`UnsupportedProtocol`.
     """
 
     reason: str
     will_reconnect: bool = False
     server_reason: str | None = None
+    error: ImipError | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ def parse_server(text: str) -> tuple[str, int]:
         host, port_text = text, ""
     if not host:
         raise ValueError(f"bad server address {text!r}: no host")
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise ValueError(f"bad server address {text!r}: a host name has no spaces")
     if not port_text:
         return host, DEFAULT_PORT
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
