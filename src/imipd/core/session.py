@@ -47,10 +47,10 @@ _TAKEN = Outcome.TAKEN  # read for every relayed message: a module name is read 
 FLUSH_BATCH = 100
 """Stored messages read at a time."""
 FLUSH_PART = 32 * 1024
-"""Bytes of stored messages shown (and deleted) at a time: each part waits until the one
-before has left the process, so the server's own burst never piles up beyond the output
-limit (64 KiB at least) and a peer that reads is not taken for one that does not (a part
-is less than this plus one message)."""
+"""Bytes of stored messages shown at a time: each part waits until the one before has
+left the process, so the server's own burst never piles up beyond the output limit
+(64 KiB at least) and a peer that reads is not taken for one that does not (a part is
+less than this plus one message). The batch is deleted from the store at once."""
 _MESG_LINES = 256
 """At most the bytes of a stored ``MESG`` beyond its body (type, size, four headers)."""
 HANDBACK_WAIT = 5.0
@@ -382,24 +382,26 @@ class Session:
                     self.move(Stage.LIVE)
                     return
                 owed = self._owed_messages()
-                parts = _parts(batch)
-                for n, part in enumerate(parts, 1):
-                    if self.stage is not Stage.BACKLOG:  # closing while a part went out
-                        return
+                shown = 0
+                for part in _parts(batch):
+                    # each part once the one before has left: never a burst beyond the limit
+                    if (shown and not await self.outlet.drained()) \
+                            or self.stage is not Stage.BACKLOG:
+                        break
                     for message in part:
                         owed.add(self.outlet.deliver(MessageEvent(
                             message.sender, message.body, date_header(message.accepted_at))),
                             message.sender, message.body, message.accepted_at)
-                    if n == len(parts):  # all of the first batch before the next block's answer
-                        _resolve(read)
-                    # shown and recorded (the journal answers for them now): out of the store
-                    self.service.journal.flush()
-                    await store.delete_messages(self.key, [message.id for message in part])
-                    self.service.stats.messages["flushed"] += len(part)
-                    self.log.info("delivered %d stored message(s)", len(part))
-                    if not await self.outlet.drained():
-                        return
-                _resolve(read)  # an empty batch (another flush was asked for meanwhile)
+                    shown += len(part)
+                    self.service.journal.flush()  # recorded: the journal answers for them now
+                _resolve(read)  # the first batch is out before the next block's answer
+                if shown:
+                    # shown and recorded: out of the store, in one transaction per batch
+                    await store.delete_messages(self.key, [m.id for m in batch[:shown]])
+                    self.service.stats.messages["flushed"] += shown
+                    self.log.info("delivered %d stored message(s)", shown)
+                if shown < len(batch) or not await self.outlet.drained():
+                    return
         except Exception:
             self.log.exception("delivering stored messages failed")
             self.outlet.show(KickEvent(reasons.SERVER_ERROR))
