@@ -270,7 +270,7 @@ class ChatApp(App[int]):
             if self.my_text:
                 me += f": {self.my_text}"
         else:
-            me = self.state.state.value
+            me = self.state.state.word
         self.query_one("#me", Label).update(f"{self.client.user}: {me}")
         person = self.roster.find(self.roster.current) if self.roster.current else None
         title = "Choose a contact, press Enter"
@@ -296,7 +296,7 @@ class ChatApp(App[int]):
             try:
                 await action()
             except ConnectionClosed:
-                self.notify(f"not done: you are {self.state.state.value}", severity="error")
+                self.notify(f"not done: you are {self.state.state.word}", severity="error")
             except ImipError as error:
                 self.notify(str(error.reason), title="Refused", severity="error")
             except ValueError as error:  # e.g. a user name with a space: not writable
@@ -366,7 +366,7 @@ class ChatApp(App[int]):
         if not text.strip():
             return
         if not self.client.connected:  # the text stays in the line, to send later
-            self.notify(f"not sent: you are {self.state.state.value}", severity="error")
+            self.notify(f"not sent: you are {self.state.state.word}", severity="error")
             return
         event.input.value = ""
         self._do(lambda: self._send(current.user, text))

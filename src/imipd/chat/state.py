@@ -20,14 +20,24 @@ SIGN_IN_AGAIN = "F5 signs in again"
 
 
 class State(enum.Enum):
-    """The session's state, as the own-presence line words it."""
+    """The session's state."""
 
-    CONNECTING = "connecting…"
-    ONLINE = "online"
-    RECONNECTING = "reconnecting…"
-    RETURNING = "signed out"
+    CONNECTING = enum.auto()
+    ONLINE = enum.auto()
+    RECONNECTING = enum.auto()
+    RETURNING = enum.auto()
     """Replaced by another login of the same user: signing in again shortly."""
-    SIGNED_OUT = "signed out"
+    SIGNED_OUT = enum.auto()
+
+    @property
+    def word(self) -> str:
+        """As the own-presence line says it."""
+        return WORDS[self]
+
+
+WORDS = {State.CONNECTING: "connecting…", State.ONLINE: "online",
+         State.RECONNECTING: "reconnecting…", State.RETURNING: "signed out",
+         State.SIGNED_OUT: "signed out"}
 
 
 class F5(enum.Enum):
