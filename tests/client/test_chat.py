@@ -38,6 +38,13 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], what: str,
         await pilot.pause(0.05)
 
 
+def retrying_chat(port: int) -> ChatApp:
+    """alice's chat, retrying within a fraction of a second (the real one waits 1 s)."""
+    return ChatApp(lambda password: connect("127.0.0.1", port, "alice", password,
+                                            reconnect=Backoff(initial=0.2, maximum=0.5)),
+                   "pw-a")
+
+
 def contact_lines(app: ChatApp) -> list[str]:
     """The contact list as shown (one plain-text line per entry)."""
     return [str(option.prompt) for option in app.query_one(ContactList).options]
@@ -190,9 +197,7 @@ def test_the_own_state_is_shown_while_the_connection_is_down(
 
     async def main() -> None:
         await befriend(port, "alice", "pw-a", "bob", "pw-b")
-        app = ChatApp(lambda password: connect("127.0.0.1", port, "alice", password,
-                                               reconnect=Backoff(initial=0.2, maximum=0.5)),
-                      "pw-a")
+        app = retrying_chat(port)
         async with connect("127.0.0.1", port, "bob", "pw-b", presence="ONLINE"), \
                 app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: contact_lines(app) == ["● bob"], "bob online")
@@ -223,9 +228,7 @@ def test_a_changed_password_is_not_retried_and_f5_asks_for_the_new_one(
     server = imipd_server(USERS)
 
     async def main() -> None:
-        app = ChatApp(lambda password: connect("127.0.0.1", server.port, "alice", password,
-                                               reconnect=Backoff(initial=0.1, maximum=0.2)),
-                      "pw-a")
+        app = retrying_chat(server.port)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.client.connected, "the login")
             await asyncio.to_thread(imipd, "user", "passwd", "alice", "--password",
@@ -471,9 +474,7 @@ def test_a_login_refused_while_reconnecting_asks_for_the_password(
     server = imipd_server(USERS)
 
     async def main() -> None:
-        app = ChatApp(lambda password: connect("127.0.0.1", server.port, "alice", password,
-                                               reconnect=Backoff(initial=0.2, maximum=0.5)),
-                      "pw-a")
+        app = retrying_chat(server.port)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.client.connected, "the login")
             await asyncio.to_thread(server.stop)

@@ -29,7 +29,6 @@ from ..client import (
     Disconnected,
     Event,
     ImipError,
-    LoginFailed,
     MessageReceived,
     PermissionRequested,
     Presence,
@@ -38,7 +37,6 @@ from ..client import (
 )
 from ..client.handoff import Offer, offer, socket_path
 from ..client.wording import explain
-from ..protocol import reasons
 from .dialogs import (
     AddContactDialog,
     ConfirmDialog,
@@ -147,7 +145,7 @@ class ChatApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """F5 is offered only while signed out; keys that ask the server, only online."""
         if action == "sign_in":
-            return self.state.state is State.SIGNED_OUT and self.state.f5 is not F5.NOTHING
+            return self.state.can_sign_in
         if action in NEEDS_SERVER:
             return self.state.online
         return True
@@ -181,8 +179,7 @@ class ChatApp(App[int]):
         try:
             await self._sign_in()
         except ImipError as error:
-            message, _ = explain(error, server=self.where, user=self.client.user)
-            self._show_state(refused(message, isinstance(error, LoginFailed)))
+            self._show_state(refused(error, server=self.where, user=self.client.user))
             return
         await self._follow()
 
@@ -222,17 +219,14 @@ class ChatApp(App[int]):
         if event.will_reconnect:
             self._show_state(SessionState(State.RECONNECTING, event.reason))
             return
-        state = ended(event, server=self.where, user=self.client.user)
-        replaced = (event.server_reason or "").lower() == reasons.REPLACED
+        # replaced: most likely a one-shot login of this user elsewhere, so come back once
+        # it has ended; unless this is the second time soon, when two clients would fight
         recently = self._returned_at is not None and \
             time.monotonic() - self._returned_at < FIGHT_WINDOW
-        if replaced and not recently:
-            # most likely a one-shot login of this user elsewhere: come back once it ended
-            self._show_state(SessionState(State.RETURNING, state.why,
-                                          f"signing in here again in {RETURN_AFTER:g} s"))
+        self._show_state(ended(event, server=self.where, user=self.client.user,
+                               back_in=None if recently else RETURN_AFTER))
+        if self.state.state is State.RETURNING:
             self.run_worker(self._return_after_replacement(), group="session")
-            return
-        self._show_state(state)
 
     async def _return_after_replacement(self) -> None:
         await asyncio.sleep(RETURN_AFTER)
@@ -482,7 +476,7 @@ class ChatApp(App[int]):
         self.push_screen(PresenceDialog(self.my_presence, self.my_text), choose)
 
     def action_sign_in(self) -> None:
-        if self.state.state is not State.SIGNED_OUT or self.state.f5 is F5.NOTHING:
+        if not self.state.can_sign_in:
             return
 
         def sign_in(password: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..client import Disconnected, LoginFailed
+from ..client import Disconnected, ImipError, LoginFailed
 from ..client.goodbyes import may_try_again
 from ..client.wording import explain
 from ..protocol import reasons
@@ -72,6 +72,11 @@ class SessionState:
     def online(self) -> bool:
         return self.state is State.ONLINE
 
+    @property
+    def can_sign_in(self) -> bool:
+        """Whether F5 is offered now."""
+        return self.state is State.SIGNED_OUT and self.f5 is not F5.NOTHING
+
     def banner(self) -> str:
         """The sentence across the screen (empty when all is well)."""
         match self.state:
@@ -86,13 +91,20 @@ class SessionState:
                 return f"Signed out: {self.why}.{ending}"
 
 
-def ended(event: Disconnected, *, server: str, user: str) -> SessionState:
-    """The state after the client's last :class:`Disconnected` (no reconnect follows)."""
+def ended(event: Disconnected, *, server: str, user: str,
+          back_in: float | None = None) -> SessionState:
+    """The state after the client's last :class:`Disconnected` (no reconnect follows).
+
+    Replaced by another login of the same user, the chat comes back after ``back_in``
+    seconds (None: it does not, it was replaced again too soon).
+    """
     if event.error is not None:
         # reconnecting was refused (a password changed while the server was down)
-        return refused(explain(event.error, server=server, user=user)[0],
-                       isinstance(event.error, LoginFailed))
+        return refused(event.error, server=server, user=user)
     said = (event.server_reason or "").lower()
+    if said == reasons.REPLACED and back_in is not None:
+        why, _, _ = SIGNED_OUT_BECAUSE[said]
+        return SessionState(State.RETURNING, why, f"signing in here again in {back_in:g} s")
     if said in SIGNED_OUT_BECAUSE:
         return SessionState(State.SIGNED_OUT, *SIGNED_OUT_BECAUSE[said])
     if said and not may_try_again(said):
@@ -102,9 +114,10 @@ def ended(event: Disconnected, *, server: str, user: str) -> SessionState:
     return SessionState(State.SIGNED_OUT, event.reason, SIGN_IN_AGAIN, F5.SIGN_IN)
 
 
-def refused(why: str, wrong_password: bool) -> SessionState:
-    """The state after signing in again failed: ``why`` in the words of ``imip send``."""
-    if wrong_password:
+def refused(error: ImipError, *, server: str, user: str) -> SessionState:
+    """The state after signing in again failed, in the words of ``imip send``."""
+    why = explain(error, server=server, user=user)[0]
+    if isinstance(error, LoginFailed):
         return SessionState(State.SIGNED_OUT, why, "F5 signs in with another password",
                             F5.NEW_PASSWORD)
     return SessionState(State.SIGNED_OUT, why, SIGN_IN_AGAIN, F5.SIGN_IN)

@@ -1,15 +1,8 @@
 """How a failed request reads for people, and the exit status it means, in every ``imip`` command.
 
 ``imip send`` and ``imip chat`` say a failure the same way (one wording for a wrong
-password, wherever it happens), and their exit statuses mean the same:
-
-======  ===========================================================================
-status  meaning
-======  ===========================================================================
-1       the server refused the message: no such user, not permitted, too large, …
-3       login failed (wrong user or password, too many failures, rate limited)
-4       connection problem: refused, unreachable, lost, no answer
-======  ===========================================================================
+password, wherever it happens), and exit with the same statuses (docs/client.md lists
+them): 1 refused, 3 login failed, 4 connection problem.
 """
 
 from __future__ import annotations
