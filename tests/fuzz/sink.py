@@ -58,6 +58,10 @@ class RecordingSink:
     def acknowledged(self) -> int:
         return len(self._written)
 
+    @property
+    def acknowledged_exactly(self) -> bool:
+        return True
+
     async def disconnected(self) -> None:
         return
 

@@ -24,6 +24,7 @@ from imipd.router import LocalRouter
 from imipd.server.app import imip_settings_from, settings_from
 from imipd.server.config import Config
 from imipd.store import name_key
+from imipd.store.identity import identities
 from imipd.store.journal import FileJournal
 from imipd.store.sqlite import SqliteStore
 
@@ -136,7 +137,7 @@ class World:
 
     def __init__(self, store: SqliteStore, config: Config) -> None:
         self.store = store
-        self.journal = FileJournal.open(Path(config.data_dir))
+        self.journal = FileJournal.open(Path(config.data_dir), identities(1))
         self.service = Service(settings_from(config), store, LocalRouter(), self.journal)
         self.front = Front(self.service, imip_settings_from(config), config.limits)
         self.limits = config.limits

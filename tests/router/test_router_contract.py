@@ -69,7 +69,7 @@ def test_delivery_reports_what_the_recipient_said(router: Router, outcome: Outco
     async def body(router: Router) -> None:
         bob = Recorder("bob", outcome)
         await router.attach("bob", bob, REPLACED)
-        message = MessageEvent("alice", b"hi")
+        message = MessageEvent("alice", b"hi", 1)
         assert await delivered(router.deliver("bob", message)) is outcome
         assert bob.events == [message]
 
@@ -79,7 +79,7 @@ def test_delivery_reports_what_the_recipient_said(router: Router, outcome: Outco
 def test_delivery_to_a_user_without_a_session(router: Router) -> None:
     async def body(router: Router) -> None:
         await online(router, "bob")
-        assert await delivered(router.deliver("carol", MessageEvent("alice", b"hi"))) is (
+        assert await delivered(router.deliver("carol", MessageEvent("alice", b"hi", 1))) is (
             Outcome.NOT_ONLINE)
 
     run(router, body)
@@ -89,7 +89,7 @@ def test_every_kind_of_event_arrives_as_it_was_sent(router: Router) -> None:
     async def body(router: Router) -> None:
         bob = (await online(router, "bob"))["bob"]
         events: list[Event] = [
-            MessageEvent("alice", b"\x00\xff", "Sun, 29 Nov 2026 15:24:07 +0000"),
+            MessageEvent("alice", b"\x00\xff", 2, "Sun, 29 Nov 2026 15:24:07 +0000"),
             PresenceEvent("alice", "AWAY", b"lunch", 7, always=True),
             RequestEvent("Alice", "Ally", b"may I?", 1.5),
             KickEvent("password changed"),
@@ -110,13 +110,13 @@ def test_a_second_session_takes_over_and_the_first_is_told(router: Router) -> No
         assert not await router.attach("alice", first, REPLACED)
         assert await router.attach("alice", second, REPLACED)
         assert first.events == [REPLACED]
-        await delivered(router.deliver("alice", MessageEvent("bob", b"to the new one")))
-        assert second.events == [MessageEvent("bob", b"to the new one")]
+        await delivered(router.deliver("alice", MessageEvent("bob", b"to the new one", 3)))
+        assert second.events == [MessageEvent("bob", b"to the new one", 3)]
         assert not await router.detach("alice", first, "alice", ())  # replaced: nothing
-        assert await delivered(router.deliver("alice", MessageEvent("bob", b"x"))) is (
+        assert await delivered(router.deliver("alice", MessageEvent("bob", b"x", 4))) is (
             Outcome.TAKEN)
         assert await router.detach("alice", second, "alice", ())
-        assert await delivered(router.deliver("alice", MessageEvent("bob", b"x"))) is (
+        assert await delivered(router.deliver("alice", MessageEvent("bob", b"x", 4))) is (
             Outcome.NOT_ONLINE)
         assert len(router) == 0
 

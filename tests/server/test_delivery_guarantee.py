@@ -100,15 +100,16 @@ def collect(port: int) -> list[Block]:
     return messages(again, 3.0)
 
 
-def collect_all(port: int, logins: int = 5) -> list[list[int]]:
-    """v logs in again, and again, until a login finds nothing waiting: the numbers each
-    login received. Each connection is read to its end (the next login closes it), so
-    nothing it was sent is missed; the last login's list is empty."""
+def collect_all(port: int, logins: int = 5, user: str = "v",
+                password: str = "pw-v") -> list[list[int]]:
+    """``user`` (v) logs in again, and again, until a login finds nothing waiting: the
+    numbers each login received. Each connection is read to its end (the next login closes
+    it), so nothing it was sent is missed; the last login's list is empty."""
     rounds: list[list[int]] = []
     previous: Client | None = None
     for _ in range(logins):
-        again = Client(port, "v again")
-        again.login("v", "pw-v")
+        again = Client(port, f"{user} again")
+        again.login(user, password)
         again.send("STAT ONLINE")
         if previous is not None:  # logged in elsewhere: the rest of what it was sent, then the end
             rounds[-1] += numbers(messages(previous, 10.0, until_closed=True))

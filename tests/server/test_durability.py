@@ -30,11 +30,12 @@ def restart(server: ImipdServer) -> None:
 
 
 def stored_rows(data_dir: Path) -> list[tuple[str, str, bytes]]:
-    """(recipient, sender, body) of every stored message, read from the SQLite file itself."""
+    """(recipient, sender, body) of every message waiting in the store, read from the SQLite
+    file itself (a delivered one stays a while, without its body, naming who took it)."""
     conn = sqlite3.connect(data_dir / "imipd.sqlite3")
     try:
         return [(r, s, bytes(b)) for r, s, b in conn.execute(
-            "SELECT recipient, sender, body FROM messages ORDER BY id")]
+            "SELECT recipient, sender, body FROM messages WHERE flight IS NULL ORDER BY id")]
     finally:
         conn.close()
 

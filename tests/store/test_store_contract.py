@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -35,6 +36,10 @@ async def make_users(store: Store, *names: str) -> None:
 
 
 CAP = 10_000
+FLIGHT = 7
+"""The record of messages in flight these tests deliver stored messages to."""
+new_id = itertools.count(1 << 40).__next__
+"""Identities for the messages of these tests (as a node of incarnation 1 gives them)."""
 
 
 async def make_granted(store: Store, watcher: str, target: str) -> None:
@@ -51,7 +56,7 @@ async def request(store: Store, watcher: str, target: str, text: bytes, at: floa
 async def store_message(store: Store, sender: str, recipient: str, body: bytes,
                         at: float) -> int:
     """Store one message; its id."""
-    assert await store.accept_message(sender, recipient, body, at, CAP) is Accepted.STORED
+    assert await store.accept_message(new_id(), sender, recipient, body, at, CAP) is Accepted.STORED
     return max(m.id for m in await store.stored_messages(recipient, CAP))
 
 
@@ -105,7 +110,7 @@ def test_names_match_in_ascii_case_only(backend: Backend, spelling: str) -> None
         assert await store.credentials(spelling) is None
         assert await store.ask("bob", spelling, b"x", 1.0) is None
         assert await store.set_blocked("bob", spelling, True) is None
-        assert await store.accept_message("bob", spelling, b"x", 1.0, CAP) is (
+        assert await store.accept_message(new_id(), "bob", spelling, b"x", 1.0, CAP) is (
             Accepted.NO_SUCH_USER)
         assert await store.contacts("bob") == [] and await store.blocked("bob") == []
 
@@ -585,8 +590,10 @@ def test_a_blocked_sender_is_dropped(backend: Backend) -> None:
     async def body(store: Store) -> None:
         await make_users(store, "alice", "bob")
         await store.set_blocked("bob", "alice", True)
-        assert await store.accept_message("Alice", "bob", b"x", 1.0, CAP) is Accepted.BLOCKED
-        assert await store.accept_message("bob", "alice", b"y", 1.0, CAP) is Accepted.STORED
+        assert await store.accept_message(new_id(), "Alice", "bob", b"x", 1.0, CAP) is (
+            Accepted.BLOCKED)
+        assert await store.accept_message(new_id(), "bob", "alice", b"y", 1.0, CAP) is (
+            Accepted.STORED)
         assert await store.count_stored() == 1
 
     backend.run(body)
@@ -596,10 +603,10 @@ def test_the_cap_refuses_what_is_beyond_it(backend: Backend) -> None:
     async def body(store: Store) -> None:
         await make_users(store, "alice", "bob")
         for i in range(3):
-            assert await store.accept_message("alice", "bob", b"%d" % i, 1.0, 3) is (
+            assert await store.accept_message(new_id(), "alice", "bob", b"%d" % i, 1.0, 3) is (
                 Accepted.STORED)
-        assert await store.accept_message("alice", "bob", b"x", 1.0, 3) is Accepted.FULL
-        assert await store.accept_message("alice", "bob", b"x", 1.0, 4) is Accepted.STORED
+        assert await store.accept_message(new_id(), "alice", "bob", b"x", 1.0, 3) is Accepted.FULL
+        assert await store.accept_message(new_id(), "alice", "bob", b"x", 1.0, 4) is Accepted.STORED
         assert await store.count_stored("bob") == 4
 
     backend.run(body)
@@ -626,12 +633,12 @@ def test_delete_messages_deletes_exactly_those_ids_of_that_recipient(backend: Ba
         a1 = await store_message(store, "bob", "alice", b"a1", 2.0)
         b2 = await store_message(store, "alice", "bob", b"b2", 3.0)
         b3 = await store_message(store, "alice", "bob", b"b3", 4.0)
-        assert await store.delete_messages("BOB", [b2, a1]) == 1  # a1 is alice's
+        assert await store.delete_messages("BOB", [b2, a1], FLIGHT, 1.0) == 1  # a1 is alice's
         assert [m.id for m in await store.stored_messages("bob", 10)] == [b1, b3]
         assert [m.id for m in await store.stored_messages("alice", 10)] == [a1]
-        assert await store.delete_messages("bob", [b2]) == 0
-        assert await store.delete_messages("bob", []) == 0
-        assert await store.delete_messages("alice", [a1]) == 1
+        assert await store.delete_messages("bob", [b2], FLIGHT, 1.0) == 0
+        assert await store.delete_messages("bob", [], FLIGHT, 1.0) == 0
+        assert await store.delete_messages("alice", [a1], FLIGHT, 1.0) == 1
         assert await store.count_stored() == 2
 
     backend.run(body)
@@ -652,21 +659,10 @@ def test_count_stored(backend: Backend) -> None:
     backend.run(body)
 
 
-def test_message_ids_keep_increasing_after_deletion(backend: Backend) -> None:
-    async def body(store: Store) -> None:
-        await make_users(store, "alice", "bob")
-        first = await store_message(store, "alice", "bob", b"1", 1.0)
-        await store.delete_messages("bob", [first])
-        second = await store_message(store, "alice", "bob", b"2", 2.0)
-        assert second > first
-
-    backend.run(body)
-
-
 def test_message_to_unknown_recipient_is_refused(backend: Backend) -> None:
     async def body(store: Store) -> None:
         await make_users(store, "alice")
-        assert await store.accept_message("alice", "ghost", b"x", 1.0, CAP) is (
+        assert await store.accept_message(new_id(), "alice", "ghost", b"x", 1.0, CAP) is (
             Accepted.NO_SUCH_USER)
         assert await store.count_stored() == 0
 
@@ -694,7 +690,7 @@ def test_a_flush_never_deletes_what_it_did_not_read(backend: Backend) -> None:
 
         async def writer(sender: str) -> None:
             for i in range(20):
-                await store.accept_message(sender, "bob", b"%s %d" % (sender.encode(), i),
+                await store.accept_message(new_id(), sender, "bob", b"%s %d" % (sender.encode(), i),
                                            float(i), CAP)
 
         async def flusher() -> list[bytes]:
@@ -702,7 +698,7 @@ def test_a_flush_never_deletes_what_it_did_not_read(backend: Backend) -> None:
             for _ in range(30):
                 batch = await store.stored_messages("bob", 3)
                 seen += [m.body for m in batch]
-                await store.delete_messages("bob", [m.id for m in batch])
+                await store.delete_messages("bob", [m.id for m in batch], FLIGHT, 1.0)
                 await asyncio.sleep(0)
             return seen
 
@@ -737,7 +733,8 @@ def test_the_cap_holds_under_concurrent_senders(backend: Backend) -> None:
     async def body(store: Store) -> None:
         await make_users(store, "bob", *(f"s{i}" for i in range(8)))
         results = await asyncio.gather(*(
-            store.accept_message(f"s{i % 8}", "bob", b"%d" % i, 1.0, 5) for i in range(24)))
+            store.accept_message(new_id(), f"s{i % 8}", "bob", b"%d" % i, 1.0, 5)
+            for i in range(24)))
         assert results.count(Accepted.STORED) == 5
         assert results.count(Accepted.FULL) == 19
         assert await store.count_stored("bob") == 5
@@ -775,7 +772,8 @@ def test_close_finishes_queued_work(backend: Backend) -> None:
         store = await backend.open()
         await make_users(store, "alice")
         pending = [
-            asyncio.ensure_future(store.accept_message("alice", "alice", b"%d" % i, 1.0, CAP))
+            asyncio.ensure_future(
+                store.accept_message(new_id(), "alice", "alice", b"%d" % i, 1.0, CAP))
             for i in range(50)
         ]
         await asyncio.sleep(0)  # let every call reach the store's queue
@@ -802,10 +800,10 @@ def test_kept_messages_keep_their_time_and_place(backend: Backend) -> None:
         later = await store_message(store, "carol", "bob", b"accepted later", 30.0)
         await store.set_blocked("bob", "alice", True)  # accepted before the block: kept
         kept = await store.keep_messages([
-            KeptMessage("bob", "alice", b"first", 10.0),
-            KeptMessage("BOB", "alice", b"second", 20.0),
-            KeptMessage("ghost", "alice", b"nobody to keep it for", 10.0),
-        ])
+            KeptMessage(new_id(), "bob", "alice", b"first", 10.0),
+            KeptMessage(new_id(), "BOB", "alice", b"second", 20.0),
+            KeptMessage(new_id(), "ghost", "alice", b"nobody to keep it for", 10.0),
+        ], FLIGHT)
         assert kept == 2
         messages = await store.stored_messages("bob", 10)
         assert [(m.sender, m.body, m.accepted_at) for m in messages] == [
@@ -820,8 +818,107 @@ def test_kept_messages_keep_their_time_and_place(backend: Backend) -> None:
 def test_kept_messages_ignore_the_cap(backend: Backend) -> None:
     async def body(store: Store) -> None:
         await make_users(store, "alice", "bob")
-        await store.accept_message("alice", "bob", b"full", 1.0, 1)
-        assert await store.keep_messages([KeptMessage("bob", "alice", b"back", 0.5)]) == 1
+        await store.accept_message(new_id(), "alice", "bob", b"full", 1.0, 1)
+        assert await store.keep_messages(
+            [KeptMessage(new_id(), "bob", "alice", b"back", 0.5)], FLIGHT) == 1
         assert await store.count_stored("bob") == 2
 
     backend.run(body)
+
+
+# -- identities: a message is stored once, however often it is put back ---------------------
+
+
+def test_a_message_accepted_twice_is_stored_once(backend: Backend) -> None:
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        id = new_id()
+        for _ in range(2):
+            assert await store.accept_message(id, "alice", "bob", b"once", 1.0, CAP) is (
+                Accepted.STORED)
+        assert [(m.id, m.body) for m in await store.stored_messages("bob", 10)] == [
+            (id, b"once")]
+        await store.delete_messages("bob", [id], FLIGHT, 2.0)  # delivered
+        assert await store.accept_message(id, "alice", "bob", b"once", 1.0, CAP) is (
+            Accepted.STORED)
+        assert await store.count_stored("bob") == 0
+
+    backend.run(body)
+
+
+def test_a_message_put_back_twice_is_stored_once(backend: Backend) -> None:
+    """A connection's hand-back and the journal's replay after a crash may both put back
+    the same message: the second finds it stored, and stores nothing."""
+
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        message = KeptMessage(new_id(), "bob", "alice", b"in flight", 1.0)
+        assert await store.keep_messages([message], FLIGHT) == 1
+        assert await store.keep_messages([message], FLIGHT + 1) == 0
+        assert await store.keep_messages([message, message], FLIGHT) == 0
+        assert [m.id for m in await store.stored_messages("bob", 10)] == [message.id]
+
+    backend.run(body)
+
+
+def test_only_the_record_that_took_a_message_out_of_the_store_puts_it_back(
+        backend: Backend) -> None:
+    """Delivered from the store to one connection, a message goes back only from that
+    connection's record: a stale record that had it before (a journal replayed late)
+    would deliver it twice."""
+
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        message = KeptMessage(new_id(), "bob", "alice", b"hello", 1.0)
+        await store.keep_messages([message], FLIGHT)  # back from the first connection
+        await store.delete_messages("bob", [message.id], FLIGHT + 1, 2.0)  # shown on the next
+        assert await store.keep_messages([message], FLIGHT) == 0  # the first one: stale
+        assert await store.count_stored("bob") == 0
+        assert await store.keep_messages([message], FLIGHT + 1) == 1  # its peer never had it
+        assert [m.body for m in await store.stored_messages("bob", 10)] == [b"hello"]
+
+    backend.run(body)
+
+
+def test_forgotten_deliveries_no_longer_hold_a_message_back(backend: Backend) -> None:
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        old = await store_message(store, "alice", "bob", b"old", 1.0)
+        recent = await store_message(store, "alice", "bob", b"recent", 2.0)
+        await store.delete_messages("bob", [old], FLIGHT, 100.0)
+        await store.delete_messages("bob", [recent], FLIGHT, 200.0)
+        assert await store.forget_deliveries(150.0) == 1
+        assert await store.keep_messages([
+            KeptMessage(old, "bob", "alice", b"old", 1.0),
+            KeptMessage(recent, "bob", "alice", b"recent", 2.0)], FLIGHT + 1) == 1
+        assert [m.body for m in await store.stored_messages("bob", 10)] == [b"old"]
+
+    backend.run(body)
+
+
+def test_concurrent_hand_backs_of_one_message_store_it_once(backend: Backend) -> None:
+    async def body(store: Store) -> None:
+        await make_users(store, "alice", "bob")
+        messages = [KeptMessage(new_id(), "bob", "alice", b"%d" % i, float(i)) for i in range(20)]
+        kept = await asyncio.gather(*(store.keep_messages(messages, FLIGHT + n) for n in range(4)))
+        assert sum(kept) == 20
+        assert [m.body for m in await store.stored_messages("bob", 100)] == [
+            b"%d" % i for i in range(20)]
+
+    backend.run(body)
+
+
+def test_incarnations_are_never_given_twice(backend: Backend) -> None:
+    async def first(store: Store) -> None:
+        numbers = [await store.new_incarnation() for _ in range(3)]
+        assert numbers == sorted(set(numbers)) and numbers[0] >= 1
+        concurrent = await asyncio.gather(*(store.new_incarnation() for _ in range(10)))
+        assert len(set(concurrent) | set(numbers)) == 13
+        seen.extend([*numbers, *concurrent])
+
+    async def again(store: Store) -> None:
+        assert await store.new_incarnation() > max(seen)
+
+    seen: list[int] = []
+    backend.run(first)
+    backend.run(again)

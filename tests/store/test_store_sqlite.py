@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from imipd.store import SchemaError
+from imipd.store import Accepted, SchemaError
 from imipd.store import _sqlite_schema as schema
 from imipd.store.keyfile import DecryptError, key_path
 from imipd.store.sqlite import SqliteStore, schema_status, upgrade_schema
@@ -282,6 +282,37 @@ def test_a_failing_migration_changes_nothing(
     assert "extra" not in tables and "users" in tables
 
 
+def test_upgrading_to_identities_keeps_the_stored_messages_and_their_order(
+        tmp_path: Path) -> None:
+    """Version 3 makes a message's id its identity: rows stored before keep their ids (all
+    below the first identity a node gives), their order and their content."""
+
+    async def two_users(store: SqliteStore) -> None:
+        await store.create_user("alice", "pw", "n")
+        await store.create_user("bob", "pw", "n")
+
+    run_with_store(tmp_path, two_users)
+    version_2_messages = [sql for step in schema.MIGRATIONS[:2] for sql in step
+                          if "messages" in sql]
+    raw_execute(tmp_path, "DROP TABLE messages", *version_2_messages,
+                "PRAGMA user_version = 2", *(
+                    "INSERT INTO messages (recipient, sender, body, accepted_at) "
+                    f"VALUES ('alice', 'bob', X'{body.hex()}', {at})"
+                    for body, at in ((b"second", 20.0), (b"first", 10.0), (b"third", 30.0))))
+    assert upgrade_schema(tmp_path / DB_NAME) == (2, N)
+
+    async def read(store: SqliteStore) -> None:
+        stored = await store.stored_messages("alice", 10)
+        assert [(m.id, m.body) for m in stored] == [(2, b"first"), (1, b"second"),
+                                                      (3, b"third")]
+        assert await store.new_incarnation() == 1  # its identities start above them all
+        assert await store.accept_message(1, "bob", "alice", b"dup", 40.0, 100) is (
+            Accepted.STORED)
+        assert await store.count_stored("alice") == 3
+
+    run_with_store(tmp_path, read)
+
+
 def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     raw_execute(tmp_path, "CREATE TABLE something_else (x)")
     with pytest.raises(SchemaError, match="not an imipd"):
@@ -353,7 +384,7 @@ from imipd.store.sqlite import SqliteStore
 async def main() -> None:
     store = await SqliteStore.open_data_dir(Path(sys.argv[1]))
     await store.create_user("alice", "pw", "n")
-    await store.accept_message("bob", "alice", b"must survive", 42.0, 10)
+    await store.accept_message(1, "bob", "alice", b"must survive", 42.0, 10)
     os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no cleanup
 
 asyncio.run(main())
@@ -419,7 +450,7 @@ def test_a_batch_of_writes_leaves_the_loop_free(tmp_path: Path) -> None:
             await store.create_user("alice", "pw", "n")
             started = time.monotonic()
             for i in range(200):
-                await store.accept_message("bob", "alice", b"%d" % i, 1.0, 1000)
+                await store.accept_message(i + 1, "bob", "alice", b"%d" % i, 1.0, 1000)
             elapsed = time.monotonic() - started
         finally:
             stop.set()

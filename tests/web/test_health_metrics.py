@@ -40,7 +40,8 @@ def test_healthz(web_server: WebServerFactory) -> None:
     reply = server.client().get("/healthz")
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert reply.json() == {"status": "ok", "imip": "listening", "store": "ok", "sessions": 0}
+    assert reply.json() == {"status": "ok", "imip": "listening", "store": "ok",
+                            "journal": "ok", "sessions": 0}
     # a graceful stop closes the web side too
     assert server.process.stop() == 0
     assert "stopped" in server.process.log_text()
@@ -133,6 +134,7 @@ def test_openmetrics_on_request(web_server: WebServerFactory) -> None:
 FAMILIES = {
     # name: type, as the Prometheus text format declares them
     "imipd_sessions": "gauge", "imipd_connections": "gauge", "imipd_stored_messages": "gauge",
+    "imipd_journal_full": "gauge", "imipd_store_write_failing": "gauge",
     "imipd_logins_total": "counter", "imipd_blocks_received_total": "counter",
     "imipd_answers_total": "counter", "imipd_messages_total": "counter",
     "imipd_bad_blocks_total": "counter", "imipd_web_signups_total": "counter",

@@ -17,6 +17,7 @@ from imipd.imip import WireStats
 from imipd.router import LocalRouter
 from imipd.server.app import settings_from, web_settings_from
 from imipd.server.config import Config, ConfigError
+from imipd.store.identity import identities
 from imipd.store.journal import FileJournal
 from imipd.store.sqlite import SqliteStore
 from imipd.web import build_app
@@ -94,7 +95,8 @@ async def _with_app(tmp_path: Path, listening: bool,
                     trust: bool = False) -> None:
     store = await SqliteStore.open_data_dir(tmp_path)
     config = Config(data_dir=tmp_path, trust_forwarded_for=trust)
-    service = Service(settings_from(config), store, LocalRouter(), FileJournal.open(tmp_path))
+    service = Service(settings_from(config), store, LocalRouter(),
+                      FileJournal.open(tmp_path, identities(1)))
     app = build_app(service, web_settings_from(config, 11319, config.advertised_public_url()),
                     imip_listening=lambda: listening, connections=lambda: 0, wire=WireStats())
     async with TestClient(TestServer(app)) as client:
@@ -110,7 +112,7 @@ def test_healthz_unavailable(tmp_path: Path) -> None:
         reply = await client.get("/healthz")
         assert reply.status == 503
         assert await reply.json() == {"status": "unavailable", "imip": "not listening",
-                                      "store": "ok", "sessions": 0}
+                                      "store": "ok", "journal": "ok", "sessions": 0}
 
     async def store_broken(client: TestClient[web.Request, web.Application],
                            store: SqliteStore) -> None:

@@ -92,7 +92,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     from ..server import eventloop
     from ..server.app import Server
     from ..server.control import AlreadyRunning
-    from ..store import SchemaError
+    from ..store import SchemaError, Unavailable
 
     loaded = load_config(config_file, flags)
     config = loaded.config
@@ -105,7 +105,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         eventloop.run(Server(config, reload=load_again).run(), config.event_loop)
     except (SchemaError, AlreadyRunning) as error:
         raise click.ClickException(str(error)) from None
-    except (OSError, eventloop.LoopUnavailable) as error:
+    except (OSError, eventloop.LoopUnavailable, Unavailable) as error:
         raise click.ClickException(f"cannot start: {error}") from None
 
 

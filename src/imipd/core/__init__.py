@@ -4,9 +4,11 @@ The core never sees a socket, SQL or a wire status. A front (the IMIP socket; la
 XMPP) turns what a client sends into the intents of ``login``, ``presence``,
 ``contacts`` and ``messages``, and shows what a ``Session`` passes to its
 ``Outlet``. Durable state goes through ``Store``; other users are reached only
-through ``Router``.
+through ``Router``. Besides the refusals of the rules, an intent may fail with
+``Unavailable``: what it had to record could not be recorded now, and nothing was done.
 """
 
+from ..store import Unavailable
 from .errors import (
     InvalidRequest,
     LoginFailed,
@@ -34,4 +36,5 @@ __all__ = [
     "Session",
     "Settings",
     "Stage",
+    "Unavailable",
 ]

@@ -1,9 +1,10 @@
 """Messages: delivered to the recipient's live session, or stored for later (docs/protocol.md §6).
 
-A message to a recipient whose live session takes it is finished before ``send``
-returns: no store, no task, no waiting (the relay's hot path). Anything else is
-returned as a coroutine that stores the message, committed before the sender
-hears of it, and then tells the recipient's session that messages wait.
+A message gets its identity when it is accepted (from the node's journal). One to a
+recipient whose live session takes it is finished before ``send`` returns: no store,
+no task, no waiting (the relay's hot path). Anything else is returned as a coroutine
+that stores the message, committed before the sender hears of it, and then tells the
+recipient's session that messages wait.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..router import WAITING, Outcome, delivered
 from ..router.events import relayed_message
-from ..store import Accepted, name_key
+from ..store import Accepted, Unavailable, name_key
 from .errors import NoSuchUser, RateLimited, RecipientFull
 from .names import valid_user_name
 from .session import Session
@@ -39,12 +40,14 @@ read through a Python-level lookup, five times slower)."""
 def send(session: Session, to: str, body: bytes) -> Sent | Coroutine[Any, Any, Sent]:
     """Send ``body`` to the user named ``to``: the result, or what is left to await.
 
-    Raises (or the coroutine raises) ``RateLimited``, ``NoSuchUser``, ``RecipientFull``."""
+    Raises (or the coroutine raises) ``RateLimited``, ``NoSuchUser``, ``RecipientFull`` and
+    ``Unavailable`` (nothing could be recorded: try again later)."""
     if not session.may_send_message():
         raise RateLimited("too many messages: slow down")
     service = session.service
     key = to.lower() if to.isascii() else name_key(to)  # name_key, without the call
-    outcome = service.router.deliver(key, relayed_message((session.account.name, body, None)))
+    id = service.journal.next_id()
+    outcome = service.router.deliver(key, relayed_message((session.account.name, body, id, None)))
     if outcome is _TAKEN:
         service.stats.messages["delivered"] += 1
         return _DELIVERED
@@ -53,7 +56,7 @@ def send(session: Session, to: str, body: bytes) -> Sent | Coroutine[Any, Any, S
         raise NoSuchUser("no such user")
     if isinstance(outcome, Outcome) and (sent := _settled(session, outcome)) is not None:
         return sent
-    return _store(session, key, body, outcome)
+    return _store(session, id, key, body, outcome)
 
 
 def _settled(session: Session, outcome: Outcome) -> Sent | None:
@@ -66,10 +69,13 @@ def _settled(session: Session, outcome: Outcome) -> Sent | None:
     if outcome is Outcome.BLOCKED:
         stats["dropped"] += 1
         return Sent.ACCEPTED
+    if outcome is Outcome.UNRECORDED:
+        stats["rejected"] += 1
+        raise Unavailable("the server cannot record messages now")
     return None
 
 
-async def _store(session: Session, key: str, body: bytes,
+async def _store(session: Session, id: int, key: str, body: bytes,
                  outcome: Outcome | Awaitable[Outcome]) -> Sent:
     """The rest of ``send``: the message waits for the recipient in the store."""
     outcome = await delivered(outcome)  # at once, unless the recipient is on another node
@@ -77,8 +83,12 @@ async def _store(session: Session, key: str, body: bytes,
         return sent
     service = session.service
     stats = service.stats.messages
-    accepted = await service.store.accept_message(
-        session.name, key, body, service.clock(), service.settings.max_stored_per_user)
+    try:
+        accepted = await service.store.accept_message(
+            id, session.name, key, body, service.clock(), service.settings.max_stored_per_user)
+    except Unavailable:
+        stats["rejected"] += 1
+        raise
     if accepted is Accepted.NO_SUCH_USER:
         stats["rejected"] += 1
         raise NoSuchUser("no such user")

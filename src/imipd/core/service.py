@@ -26,6 +26,9 @@ class Settings:
     requests_per_hour: int
     """Permission requests per session; 0: no limit."""
     max_stored_per_user: int
+    held_limit: int
+    """Bytes of messages a session holds behind the stored ones it is delivering before it
+    puts them in the store as well (the output limit: what a peer may leave unread)."""
 
 
 class Service:

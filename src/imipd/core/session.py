@@ -13,14 +13,10 @@ The session never reads or writes another session: the intents (``login``,
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import functools
 import logging
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..protocol import reasons
 from ..router import (
     HANDED_BACK,
     OFFLINE,
@@ -35,24 +31,27 @@ from ..router import (
     WaitingEvent,
     delivered,
 )
-from ..store import Account, InFlight, StoredMessage, name_key
+from ..store import Account, InFlight, name_key
+from .backlog import Backlog, until_stored
 from .ratelimit import TokenBucket
 from .service import Service
-from .stages import MESSAGES, NEXT_STAGES, NOTICES, ONLINE_STAGES, UNSEEN, Presence, Stage, Take
+from .stages import (
+    MESSAGES,
+    NEXT_STAGES,
+    NOTICES,
+    ONLINE_STAGES,
+    TAKEN_AS,
+    UNSEEN,
+    Presence,
+    Stage,
+    Take,
+)
 
 log = logging.getLogger("imipd.session")
 
-_TAKEN = Outcome.TAKEN  # read for every relayed message: a module name is read fastest
+# read for every relayed message: module names are read fastest
+_SHOW, _TAKEN, _TAKEN_UNSEEN = Take.SHOW, Outcome.TAKEN, Outcome.TAKEN_UNSEEN
 
-FLUSH_BATCH = 100
-"""Stored messages read at a time."""
-FLUSH_PART = 32 * 1024
-"""Bytes of stored messages shown at a time: each part waits until the one before has
-left the process, so the server's own burst never piles up beyond the output limit
-(64 KiB at least) and a peer that reads is not taken for one that does not (a part is
-less than this plus one message). The batch is deleted from the store at once."""
-_MESG_LINES = 256
-"""At most the bytes of a stored ``MESG`` beyond its body (type, size, four headers)."""
 HANDBACK_WAIT = 5.0
 """Seconds the first presence of a session that replaced another waits for that one to
 hand back what it had not delivered (it waits up to 2 s for its peer's acknowledgement)."""
@@ -71,6 +70,12 @@ class Outlet(Protocol):
 
     def acknowledged(self) -> int:
         """How much of what was shown the user's side has acknowledged (its TCP)."""
+        ...
+
+    @property
+    def acknowledged_exactly(self) -> bool:
+        """Whether ``acknowledged`` is what the user's side has, not only a lower bound (at
+        the end: whether it could be asked as the connection ended)."""
         ...
 
     async def drained(self) -> bool:
@@ -95,17 +100,11 @@ class SessionLog(logging.LoggerAdapter[logging.Logger]):
         return f"{self.prefix}: {msg}", kwargs
 
 
-def date_header(accepted_at: float) -> str:
-    """The ``Date`` of a stored message: when it was accepted, RFC 5322, ``+0000``."""
-    return email.utils.format_datetime(datetime.fromtimestamp(int(accepted_at), UTC))
-
-
 class Session:
     """A signed-in user's session, from login to the end of its connection."""
 
     __slots__ = (  # one per logged-in connection: no per-instance dict
-        "_flush", "_flush_again", "_handback", "_held", "_message_rate", "_owed",
-        "_request_rate", "account",
+        "_backlog", "_handback", "_held", "_message_rate", "_owed", "_request_rate", "account",
         "blocks", "conn_id", "origin", "outlet", "presence", "requests_shown", "seen",
         "service", "stage", "text", "visible",
     )
@@ -139,8 +138,9 @@ class Session:
         it had not delivered (its messages come before what waits in the store)."""
         self._message_rate: TokenBucket | None = None
         self._request_rate: TokenBucket | None = None
-        self._flush: asyncio.Task[None] | None = None
-        self._flush_again = False
+        self._backlog: Backlog | None = None
+        """Stored messages on their way, and the messages held behind them (from the
+        first presence on)."""
 
     # -- identity --------------------------------------------------------------------
 
@@ -189,8 +189,14 @@ class Session:
 
     async def delivered(self) -> None:
         """Until a delivery of stored messages under way has finished."""
-        if self._flush is not None:
-            await asyncio.wait((self._flush,))
+        if self._backlog is not None:
+            await self._backlog.delivered()
+
+    @property
+    def backlog(self) -> Backlog:
+        if self._backlog is None:
+            self._backlog = Backlog(self)
+        return self._backlog
 
     def may_send_message(self) -> bool:
         settings = self.service.settings
@@ -218,13 +224,23 @@ class Session:
             blocks = self.blocks  # empty until the snapshot has read them: then the store checks
             if blocks and name_key(event.sender) in blocks:
                 return Outcome.BLOCKED if stage in ONLINE_STAGES else Outcome.NOT_ONLINE
-            outcome = MESSAGES[stage]
-            if outcome is _TAKEN:
+            take = MESSAGES[stage]
+            if take is _SHOW:
+                journal = self.service.journal
+                if journal.full:
+                    return Outcome.UNRECORDED
                 owed = self._owed
                 if owed is None:
-                    owed = self._owed = self.service.journal.in_flight(self.account.key)
-                owed.add(self.outlet.deliver(event), event.sender, event.body,
+                    owed = self._owed = journal.in_flight(self.account.key)
+                owed.add(self.outlet.deliver(event), event.id, event.sender, event.body,
                          self.service.clock())
+                return _TAKEN if self.visible else _TAKEN_UNSEEN
+            if take is Take.HOLD:
+                if self.backlog.spilled:
+                    take = Take.STORE
+                elif not self.backlog.hold(event):
+                    return Outcome.UNRECORDED
+            outcome = TAKEN_AS[take]
             return outcome if self.visible else UNSEEN[outcome]
         if isinstance(event, PresenceEvent | RequestEvent):
             take = NOTICES[self.stage]
@@ -316,7 +332,8 @@ class Session:
         """Messages were shown that the user's side had not acknowledged when last asked."""
         return bool(self._owed)
 
-    def _owed_messages(self) -> InFlight:
+    def owed(self) -> InFlight:
+        """The messages shown and not yet acknowledged by the user's side."""
         if self._owed is None:
             self._owed = self.service.journal.in_flight(self.account.key)
         return self._owed
@@ -328,100 +345,40 @@ class Session:
             self._owed.acknowledge(self.outlet.acknowledged())
 
     async def settle(self) -> None:
-        """The connection is gone: what the user's side did not acknowledge goes back to the
-        store, in order and with its ``Date``, and a newer session of the user (a login
-        elsewhere) is told it may deliver what waits."""
+        """The connection is gone: what the user's side did not acknowledge, and what was held
+        for it, goes back to the store, in order and with its ``Date``, and a newer session
+        of the user (a login elsewhere) is told it may deliver what waits."""
         await self.outlet.disconnected()
         self.acknowledge()
         service = self.service
         owed, self._owed = self._owed, None
-        if owed:
-            kept = await service.store.keep_messages(owed.messages())
+        held = await self._backlog.release() if self._backlog is not None else None
+        if owed and not self.outlet.acknowledged_exactly:
+            self.log.info("the kernel could not tell how much the peer had: %d message(s) it "
+                          "may have had go back too", len(owed))
+        for flight in (owed, held):
+            if flight is not None:
+                await self._hand_back(flight)
+        await delivered(service.router.deliver(self.key, HANDED_BACK))
+
+    async def _hand_back(self, flight: InFlight) -> None:
+        if flight:
+            service = self.service
+            kept = await until_stored(
+                lambda: service.store.keep_messages(flight.messages(), flight.number))
             service.stats.messages["kept back"] += kept
             self.log.info("%d message(s) the connection did not deliver went back to the "
                           "store", kept)
-        if owed is not None:
-            owed.close()  # only now: what it had is in the store
-        await delivered(service.router.deliver(self.key, HANDED_BACK))
+        flight.close()  # only now: what it had is in the store
 
-    # -- stored messages: read → show → delete ------------------------------------------
+    # -- stored messages ------------------------------------------------------------------
 
     def flush(self, read: asyncio.Future[None] | None = None) -> None:
-        """Deliver stored messages now (again, if a flush is under way): while it runs the
-        session is in ``BACKLOG`` and new messages are stored behind the old ones. ``read``
-        is resolved once this flush has read the backlog the first time (and shown what
-        it held), or at once when no new flush starts."""
-        if self.handing_back:  # the first presence starts it once that is done
-            _resolve(read)
-            return
-        if not self.move(Stage.BACKLOG) and self.stage is not Stage.BACKLOG:
-            _resolve(read)
-            return
-        if self._flush is not None and not self._flush.done():
-            self._flush_again = True
-            _resolve(read)
-            return
-        self._flush = task = asyncio.get_running_loop().create_task(self._flush_loop(read))
-        task.add_done_callback(functools.partial(self._flush_done, read))
-
-    def _flush_done(self, read: asyncio.Future[None] | None, task: asyncio.Task[None]) -> None:
-        # also when the task was cancelled before it ran (its body's finally never ran)
-        _resolve(read)
-        if self._flush is task:
-            self._flush = None  # a finished task is not kept for the session's life
-
-    async def _flush_loop(self, read: asyncio.Future[None] | None) -> None:
-        store = self.service.store
-        try:
-            while self.stage is Stage.BACKLOG:
-                self._flush_again = False
-                batch = await store.stored_messages(self.key, FLUSH_BATCH)
-                if self.stage is not Stage.BACKLOG:
-                    return
-                if not batch and not self._flush_again:
-                    self.move(Stage.LIVE)
-                    return
-                owed = self._owed_messages()
-                shown = 0
-                for part in _parts(batch):
-                    # each part once the one before has left: never a burst beyond the limit
-                    if (shown and not await self.outlet.drained()) \
-                            or self.stage is not Stage.BACKLOG:
-                        break
-                    for message in part:
-                        owed.add(self.outlet.deliver(MessageEvent(
-                            message.sender, message.body, date_header(message.accepted_at))),
-                            message.sender, message.body, message.accepted_at)
-                    shown += len(part)
-                    self.service.journal.flush()  # recorded: the journal answers for them now
-                _resolve(read)  # the first batch is out before the next block's answer
-                if shown:
-                    # shown and recorded: out of the store, in one transaction per batch
-                    await store.delete_messages(self.key, [m.id for m in batch[:shown]])
-                    self.service.stats.messages["flushed"] += shown
-                    self.log.info("delivered %d stored message(s)", shown)
-                if shown < len(batch) or not await self.outlet.drained():
-                    return
-        except Exception:
-            self.log.exception("delivering stored messages failed")
-            self.outlet.show(KickEvent(reasons.SERVER_ERROR))
-
-
-def _parts(batch: list[StoredMessage]) -> list[list[StoredMessage]]:
-    """``batch`` in order, cut after each message that brings a part to ``FLUSH_PART``
-    bytes."""
-    parts: list[list[StoredMessage]] = []
-    part: list[StoredMessage] = []
-    size = 0
-    for message in batch:
-        part.append(message)
-        size += len(message.body) + _MESG_LINES
-        if size >= FLUSH_PART:
-            parts.append(part)
-            part, size = [], 0
-    if part:
-        parts.append(part)
-    return parts
+        """Deliver stored messages now (again, if a delivery is under way): meanwhile the
+        session is in ``BACKLOG`` and new messages are held behind the stored ones. ``read``
+        is resolved once the store has been read the first time (and what it held shown),
+        or at once when no new delivery starts."""
+        self.backlog.flush(read)
 
 
 def _resolve(future: asyncio.Future[None] | None) -> None:

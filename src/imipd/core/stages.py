@@ -53,13 +53,20 @@ ONLINE_STAGES = frozenset({Stage.SNAPSHOT, Stage.BACKLOG, Stage.LIVE})
 
 
 class Take(enum.Enum):
-    """What a session does with a presence or a request."""
+    """What a session does with an event from another user."""
 
     SHOW = "show"
+    """Shown now (a message: written to the connection, and recorded in the journal)."""
     HOLD = "hold"
-    """Kept until the snapshot has been shown (then shown, unless it is old news)."""
+    """Kept in order, and shown once what comes before it has been shown: a presence or a
+    request after the snapshot (unless it is old news by then); a message after the stored
+    ones (recorded in the journal meanwhile: the user took it)."""
+    STORE = "store"
+    """A message, not taken: the user is online but the snapshot (and with it whom the
+    user blocks) is being read, so it goes through the store, which checks."""
     DROP = "drop"
-    """Not taken: the first presence's snapshot shows what is current."""
+    """Not taken: the user is not online (a message is stored; a presence or a request is
+    shown by the first presence's snapshot)."""
 
 
 NOTICES: dict[Stage, Take] = {
@@ -71,15 +78,21 @@ NOTICES: dict[Stage, Take] = {
 }
 """What a session does with presences and requests, by stage."""
 
-MESSAGES: dict[Stage, Outcome] = {
-    Stage.SIGNED_IN: Outcome.NOT_ONLINE,
-    Stage.SNAPSHOT: Outcome.BACKLOG,
-    Stage.BACKLOG: Outcome.BACKLOG,
-    Stage.LIVE: Outcome.TAKEN,
-    Stage.CLOSED: Outcome.NOT_ONLINE,
+MESSAGES: dict[Stage, Take] = {
+    Stage.SIGNED_IN: Take.DROP,
+    Stage.SNAPSHOT: Take.STORE,
+    Stage.BACKLOG: Take.HOLD,
+    Stage.LIVE: Take.SHOW,
+    Stage.CLOSED: Take.DROP,
 }
-"""What becomes of a live message, by stage, when the user does not block the sender
-(and appears online: else ``UNSEEN``)."""
+"""What a session does with a message, by stage, when the user does not block the sender.
+Held messages follow the stored ones without going through the store, so that a backlog
+ends however fast new messages come (docs/protocol.md §6.3)."""
+
+TAKEN_AS = {Take.SHOW: Outcome.TAKEN, Take.HOLD: Outcome.TAKEN, Take.STORE: Outcome.BACKLOG,
+            Take.DROP: Outcome.NOT_ONLINE}
+"""The sender's outcome of each way a message is taken, while the user appears online."""
 
 UNSEEN = {Outcome.TAKEN: Outcome.TAKEN_UNSEEN, Outcome.BACKLOG: Outcome.BACKLOG_UNSEEN,
           Outcome.NOT_ONLINE: Outcome.NOT_ONLINE}
+"""The same, while the user appears offline."""

@@ -15,6 +15,7 @@ from ..core import (
     RateLimited,
     RecipientFull,
     Refused,
+    Unavailable,
 )
 from ..core.messages import Sent
 from ..protocol import Status
@@ -46,6 +47,9 @@ STATUS_OF_SENT: dict[Sent, Status] = {
 }
 
 
-def status_of(error: Refused) -> Status:
-    """The status that answers a refusal of the core."""
+def status_of(error: Refused | Unavailable) -> Status:
+    """The status that answers a refusal of the core, or what it could not record now
+    (``890``: nothing was accepted, try again)."""
+    if isinstance(error, Unavailable):
+        return Status.SERVER_ERROR
     return STATUS_OF_REFUSED[type(error)]

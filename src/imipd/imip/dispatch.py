@@ -3,7 +3,9 @@ to what it refused (the one place where refusals become ``ACK`` codes)."""
 
 from __future__ import annotations
 
-from ..core import Refused
+import logging
+
+from ..core import Refused, Unavailable
 from ..protocol import Block, Status
 from ..protocol import headers as H
 from .answers import Refusal, status_of
@@ -61,13 +63,15 @@ def refused(session: ImipSession, block: Block, block_id: str | None,
     verb = block.verb
     if isinstance(error, Refusal):
         status, reason = error.status, error.reason
-    elif isinstance(error, Refused):
+    elif isinstance(error, Refused | Unavailable):
         status, reason = status_of(error), str(error)
     else:
         session.log.error("%s failed", verb, exc_info=error)
         session.answer(block_id, Status.SERVER_ERROR, "server error")
         return
-    session.log.info("%s refused: %d %s", verb, status, reason)
+    # what cannot be recorded now is logged where it is noticed, once: not for each block
+    session.log.log(logging.DEBUG if isinstance(error, Unavailable) else logging.INFO,
+                    "%s refused: %d %s", verb, status, reason)
     if verb != Verb.MESG or ack_type(block) is not AckType.NONE:
         session.answer(block_id, status, reason)
     if isinstance(error, Refusal) and error.close:

@@ -17,6 +17,7 @@ from ..core import (
     Presence,
     RateLimited,
     Session,
+    Unavailable,
     contacts,
     login,
     messages,
@@ -216,7 +217,9 @@ def acknowledge(session: ImipSession, block: Block) -> Rest | None:
 async def _never_answered(session: ImipSession, rest: Rest) -> None:
     try:
         await rest
-    except Exception:  # an ACK is never answered, not even with 890
+    except Unavailable as error:  # an ACK is never answered, not even with 890
+        session.log.info("ACK not carried out: %s", error)
+    except Exception:
         session.log.exception("ACK failed")
 
 

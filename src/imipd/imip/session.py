@@ -34,6 +34,11 @@ class Writer(Protocol):
         """How many of the bytes written the peer's TCP has acknowledged."""
         ...
 
+    @property
+    def acknowledged_exactly(self) -> bool:
+        """Whether ``acknowledged`` is exact, not only a lower bound (see ``Outlet``)."""
+        ...
+
     async def disconnected(self) -> None:
         """Until the connection has closed (``acknowledged`` is then final)."""
         ...
@@ -129,6 +134,10 @@ class ImipSession:
 
     def acknowledged(self) -> int:
         return self._transport.acknowledged()
+
+    @property
+    def acknowledged_exactly(self) -> bool:
+        return self._transport.acknowledged_exactly
 
     async def disconnected(self) -> None:
         await self._transport.disconnected()

@@ -49,14 +49,17 @@ class Outcome(enum.Enum):
     TAKEN_UNSEEN = "taken, unseen"
     """A live session took it; the user appears offline."""
     BACKLOG = "backlog"
-    """The session is online but is showing what waits first (its snapshot, stored
-    messages): a message must be stored, and follows them."""
+    """The session is online but reading what it shows first (its snapshot): a message
+    must be stored, and follows what waits."""
     BACKLOG_UNSEEN = "backlog, unseen"
     """As ``BACKLOG``, while the user appears offline."""
     BLOCKED = "blocked"
     """The user blocks the sender: the message is dropped."""
     NOT_ONLINE = "not online"
     """No live session took it (a message must be stored)."""
+    UNRECORDED = "unrecorded"
+    """The session would take it, but its node cannot record it now (its journal is full):
+    nothing was taken, and the sender is told to try again."""
 
     @property
     def seen_online(self) -> bool:

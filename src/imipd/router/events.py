@@ -24,13 +24,16 @@ class MessageEvent(NamedTuple):
     sender: str
     """The sender's name as created."""
     body: bytes
+    id: int
+    """The message's identity since it was accepted (``store.identity``)."""
     date: str | None = None
     """``Date`` (RFC 5322) of a message that was stored first; None for a live one."""
 
 
 relayed_message = functools.partial(tuple.__new__, MessageEvent)
-"""``relayed_message((sender, body, None))`` is ``MessageEvent(sender, body)`` made without a
-Python-level call: once per relayed message, where that is a tenth of the server's work."""
+"""``relayed_message((sender, body, id, None))`` is ``MessageEvent(sender, body, id)`` made
+without a Python-level call: once per relayed message, where that is a tenth of the
+server's work."""
 
 
 class PresenceEvent(NamedTuple):

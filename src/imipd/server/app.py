@@ -15,6 +15,7 @@ from ..core import Service, Settings
 from ..imip import Front, ImipSettings
 from ..protocol import reasons
 from ..store import Journal, Store, keyfile
+from ..store.identity import identities, worn
 from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
 from . import control, eventloop
@@ -29,6 +30,11 @@ SHUTDOWN_GRACE = 10.0
 ABORTED_GRACE = 2.0
 """Seconds the sessions of cut connections get to end (watchers told) before the store
 closes."""
+DELIVERIES_KEPT = 24 * 3600.0
+"""Seconds the store remembers which connection took a stored message (so that a journal
+replayed later cannot store it again): far longer than any journal waits to be replayed."""
+TIDY_EVERY = 3600.0
+"""Seconds between forgetting old deliveries (and checking the identities last)."""
 
 
 def settings_from(config: Config) -> Settings:
@@ -40,6 +46,7 @@ def settings_from(config: Config) -> Settings:
         message_burst=config.message_burst,
         requests_per_hour=config.requests_per_hour,
         max_stored_per_user=config.max_stored_per_user,
+        held_limit=config.max_output_buffer,
     )
 
 
@@ -93,6 +100,7 @@ class Server:
         self._control: asyncio.AbstractServer | None = None
         self.web: WebSide | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._tidier: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @property
@@ -124,6 +132,7 @@ class Server:
             await store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
+        self._tidier = asyncio.get_running_loop().create_task(self._tidy())
         log.info("imipd listening on %s (node %s, store %s, router %s, keep-alive %d s, %s)",
                  ", ".join(self.addresses()), config.node_id, config.database, config.router,
                  config.keep_alive, eventloop.describe())
@@ -212,8 +221,9 @@ class Server:
 
     async def _sweep_idle(self) -> None:
         """Once a second: messages the peers have acknowledged, idle connections, logins
-        that take too long, slow senders. A failure with one connection is logged, and the
-        sweep goes on."""
+        that take too long, slow senders (none of them while its input waits unread in the
+        kernel: a server that was held up has not read it yet), and the journal's room. A
+        failure with one connection is logged, and the sweep goes on."""
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
@@ -222,16 +232,34 @@ class Server:
                 try:
                     if (user := connection.user) is not None:
                         user.acknowledge()  # retire what the peer has
+                    reason = None
                     if connection.last_seen < now - self.idle_timeout:
-                        connection.say_goodbye(reasons.IDLE)
+                        reason = reasons.IDLE
                     elif (connection.block_since is not None
                           and connection.block_since < now - config.block_timeout):
-                        connection.say_goodbye(reasons.BLOCK_TIMEOUT)
+                        reason = reasons.BLOCK_TIMEOUT
                     elif (not connection.signed_in
                           and connection.connected_at < now - config.login_timeout):
-                        connection.say_goodbye(reasons.LOGIN_TIMEOUT)
+                        reason = reasons.LOGIN_TIMEOUT
+                    if reason is not None and not connection.input_waiting():
+                        connection.say_goodbye(reason)
                 except Exception:
                     log.exception("%s: the idle sweep failed", connection.conn_id)
+            if self.journal is not None:
+                self.journal.flush()  # retirements; and room again, after a full disk
+
+    async def _tidy(self) -> None:
+        """Now and then: forget which connection took stored messages long ago, and start a
+        new incarnation before the message identities of this one run out."""
+        assert self.store is not None and self.journal is not None
+        while True:
+            try:
+                await self.store.forget_deliveries(time.time() - DELIVERIES_KEPT)
+                if worn(self.journal.next_id()):
+                    self.journal.next_id = identities(await self.store.new_incarnation())
+            except Exception as error:  # (a store that cannot write says so itself)
+                log.warning("tidying the store failed: %s", error)
+            await asyncio.sleep(TIDY_EVERY)
 
     def reload(self) -> None:
         """SIGHUP: read the configuration again and apply what can change while running.
@@ -281,8 +309,9 @@ class Server:
         what does not in time), and only then close the store."""
         log.info("shutting down: %s", reason)
         await self._close_listeners()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._tidier):
+            if task is not None:
+                task.cancel()
         connections = list(self.connections)
         for connection in connections:
             connection.say_goodbye(reason)

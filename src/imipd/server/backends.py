@@ -14,6 +14,7 @@ from pathlib import Path
 from ..core.accounts import DropSessions
 from ..router import LocalRouter, Router
 from ..store import Journal, Store
+from ..store.identity import identities
 from ..store.journal import FileJournal
 from ..store.sqlite import SqliteStore, schema_status, upgrade_schema
 from . import control
@@ -30,13 +31,15 @@ async def open_store(config: Config, *, upgrade: bool = False, create: bool = Tr
 
 
 async def open_journal(config: Config, store: Store) -> Journal:
-    """The node's journal of live messages, new: what a previous run left in it (it died
-    before their recipients had them) goes back to ``store`` first."""
+    """The node's journal of live messages, new, under a new incarnation (``store.identity``):
+    what a previous run left in it (it died before their recipients had them) goes back to
+    ``store`` first. Raises ``Unavailable`` when the store cannot take it (the old journal
+    then stays for the next start)."""
     data_dir = Path(config.data_dir)
-    left = FileJournal.left_over(data_dir)
-    if left:
-        await store.keep_messages(left)
-    return FileJournal.open(data_dir)
+    next_id = identities(await store.new_incarnation())
+    for left in FileJournal.left_over(data_dir, next_id):
+        await store.keep_messages(left.messages, left.flight)
+    return FileJournal.open(data_dir, next_id)
 
 
 def open_router(config: Config) -> Router:

@@ -7,10 +7,13 @@ loop iteration go out in one ``transport.write``, after the journal of live mess
 has been written.
 
 It also tells how many of the bytes written the peer's TCP has acknowledged (the
-kernel knows): messages the service answered for are retired by that, and what is
-left when the connection closes goes back to the store. Closing the connection
-itself while such messages may still be on their way, it first shuts down its side and
-waits a moment for the peer to acknowledge what it was sent.
+kernel knows, ``kernel.acknowledged``): messages the service answered for are retired by
+that as the acknowledgements come (asked every ``ACK_EVERY`` bytes written, and once a
+second by the sweep), and what is left when the connection ends, counted once more
+before the socket closes, goes back to the store. Closing the connection itself while
+such messages may still be on their way, it first shuts down its side and waits a
+moment for the peer to acknowledge what it was sent; cutting it (``abort``), it resets
+it, so that nothing leaves after what was counted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ..core import Session
 from ..imip import ConnState, Conversation, Front
 from ..imip.conversation import Step
 from ..store import Journal
-from .kernel import unacknowledged
+from . import kernel
 
 log = logging.getLogger("imipd.connection")
 
@@ -46,6 +49,9 @@ DRAIN_TIMEOUT = 30.0
 ACK_WAIT = 2.0
 """Closing: seconds to wait for the peer to acknowledge what it was sent."""
 ACK_POLL = 0.05
+ACK_EVERY = 16 * 1024
+"""Bytes written between asking the kernel what the peer acknowledged (besides the sweep,
+once a second): after a crash, at most what was acknowledged since may come again."""
 OPEN = ConnState.OPEN
 
 if sys.version_info >= (3, 12):
@@ -77,10 +83,10 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Transport`` of its conversation."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_acked", "_closed", "_closed_waiter", "_cut", "_drain_waiter", "_final",
-        "_flush_scheduled", "_front", "_gate", "_gone", "_gone_waiter", "_handed", "_loop",
-        "_out", "_paused", "_sock", "_transport", "_writing_paused", "_written", "block_since",
-        "conn_id", "connected_at", "conversation", "last_seen", "peer",
+        "_ack_at", "_acked", "_closed", "_closed_waiter", "_cut", "_drain_waiter", "_exact",
+        "_final", "_flush_scheduled", "_front", "_gate", "_gone", "_gone_waiter", "_handed",
+        "_loop", "_out", "_paused", "_sock", "_transport", "_writing_paused", "_written",
+        "block_since", "conn_id", "connected_at", "conversation", "last_seen", "peer",
     )
 
     def __init__(self, front: Front, gate: Gate) -> None:
@@ -118,8 +124,13 @@ class Connection(asyncio.Protocol):
         """Of those, bytes handed to the transport."""
         self._acked = 0
         """Of those, bytes the peer's TCP acknowledged, as last known."""
+        self._ack_at = ACK_EVERY
+        """``_handed`` from which to ask the kernel again (``ACK_EVERY``)."""
         self._final: int | None = None
-        """``_acked`` when the connection closed: what the peer had then."""
+        """``_acked`` when the connection ended: what the peer had."""
+        self._exact = True
+        """Whether ``_final`` is what the peer had (the kernel could be asked at the end, or
+        the peer had acknowledged everything)."""
 
     @property
     def user(self) -> Session | None:
@@ -171,6 +182,8 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         assert self.conversation is not None
+        if self._owes():
+            self.acknowledged()  # while the kernel can still be asked (uvloop closes first)
         if self.conversation.state is not OPEN:
             return None
         self._run(self.conversation.receive_eof())
@@ -179,7 +192,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             self._cut = True
-        self._settle_acknowledged(kernel_knows=exc is None)  # after a reset it proves nothing
+        self._settle_acknowledged()
         self._gate.release(self)
         self._out.clear()
         self._gone = self._closed = True
@@ -267,6 +280,10 @@ class Connection(asyncio.Protocol):
             self._out.clear()
             self._cut = True
             return
+        if self._handed >= self._ack_at:  # now and then, retire what the peer has
+            self._ack_at = self._handed + ACK_EVERY
+            if (user := self.user) is not None:
+                user.acknowledge()
         journal = self._gate.journal
         if journal.pending:  # what the service answers for is on record before any answer
             journal.flush()
@@ -289,15 +306,21 @@ class Connection(asyncio.Protocol):
 
     def acknowledged(self) -> int:
         """Bytes written that the peer's TCP has acknowledged (as far as can be known)."""
-        transport = self._transport
-        if self._final is not None or transport is None or self._gone:
-            return self._acked if self._final is None else self._final
-        unsent = unacknowledged(self._sock)
-        if unsent is not None:
-            acked = self._handed - transport.get_write_buffer_size() - unsent
-            if acked > self._acked:
-                self._acked = acked
+        if self._final is not None:
+            return self._final
+        acked = kernel.acknowledged(self._sock)
+        if acked is not None and acked > self._acked:
+            self._acked = min(acked, self._handed)  # (the FIN counts one more)
         return self._acked
+
+    @property
+    def acknowledged_exactly(self) -> bool:
+        return self._exact
+
+    def input_waiting(self) -> bool:
+        """Whether bytes from the peer wait in the kernel, unread (the server was held up, or
+        reading is paused): the peer is not idle, whatever ``last_seen`` says."""
+        return kernel.waiting(self._sock) > 0
 
     async def disconnected(self) -> None:
         if not self._gone:
@@ -339,14 +362,21 @@ class Connection(asyncio.Protocol):
 
     def _close_now(self) -> None:
         assert self._transport is not None
-        self._settle_acknowledged()
+        if self._owes():
+            self.acknowledged()  # asked again as the connection ends, if the kernel still can
         self._transport.close()
 
-    def _settle_acknowledged(self, *, kernel_knows: bool = True) -> None:
-        """Fix ``acknowledged`` for good as the connection ends: asked of the kernel only
-        when it matters (messages are owed) and can be believed."""
-        if self._final is None:
-            self._final = self.acknowledged() if kernel_knows and self._owes() else self._acked
+    def _settle_acknowledged(self) -> None:
+        """Fix ``acknowledged`` for good as the connection ends: asked of the kernel (when
+        messages are owed), which still knows unless the socket is closed already."""
+        if self._final is not None:
+            return
+        if self._owes():
+            acked = kernel.acknowledged(self._sock)
+            if acked is not None:
+                self._acked = max(self._acked, min(acked, self._handed))
+            self._exact = acked is not None or self._acked >= self._written
+        self._final = self._acked
 
     def linger(self) -> None:
         """Answer already written: flush, shut down our side, discard input, then close."""
@@ -391,9 +421,11 @@ class Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Cut the connection at once (a peer that does not read; shutdown, once the grace
-        period is over): what was written and not acknowledged is lost to the peer."""
+        period is over): what was written and not acknowledged is lost to the peer (and goes
+        back to the store)."""
         if self._transport is not None:
-            self._settle_acknowledged()
+            kernel.reset_on_close(self._sock)  # or the kernel would go on sending its queue
+            self._settle_acknowledged()  # nothing more leaves: what the peer has is final
             self._cut = self._closed = True
             self._transport.abort()
 

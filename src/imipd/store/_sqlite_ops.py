@@ -40,6 +40,8 @@ from .base import (
 from .keyfile import PasswordBox
 
 _NEXT_NUMBER = "next_number"
+_INCARNATION = "incarnation"
+"""The last incarnation handed out (``new_incarnation``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,8 @@ def credentials(db: Db, name: str) -> Credentials | None:
 
 
 _SUMMARIES = (
-    "SELECT u.name, u.nick, (SELECT count(*) FROM messages AS m WHERE m.recipient = u.key), "
+    "SELECT u.name, u.nick, (SELECT count(*) FROM messages AS m WHERE m.recipient = u.key "
+    "AND m.flight IS NULL), "
     "u.created_at FROM users AS u"
 )
 
@@ -297,30 +300,41 @@ def snapshot(db: Db, key: str) -> Snapshot:
 # -- stored messages -------------------------------------------------------------
 
 
-def accept_message(db: Db, sender: str, recipient: str, body: bytes, at: float,
+def accept_message(db: Db, id: int, sender: str, recipient: str, body: bytes, at: float,
                    cap: int) -> Accepted:
     recipient_key, sender_key = name_key(recipient), name_key(sender)
     if recipient_key not in _lock_users(db, recipient_key):  # one sender at a time: the cap
         return Accepted.NO_SUCH_USER
     if _is_blocked(db, recipient_key, sender_key):
         return Accepted.BLOCKED
+    if _known(db, id):
+        return Accepted.STORED  # this very message: stored (or delivered) already
     if _count(db, recipient_key) >= cap:
         return Accepted.FULL
     row = db.conn.execute("SELECT name FROM users WHERE key = ?", (sender_key,)).fetchone()
     db.conn.execute(
-        "INSERT INTO messages (recipient, sender, body, accepted_at) VALUES (?, ?, ?, ?)",
-        (recipient_key, sender if row is None else str(row[0]), body, at),
+        "INSERT INTO messages (id, recipient, sender, body, accepted_at) VALUES (?, ?, ?, ?, ?)",
+        (id, recipient_key, sender if row is None else str(row[0]), body, at),
     )
     return Accepted.STORED
 
 
-def keep_messages(db: Db, messages: Sequence[KeptMessage]) -> int:
+def _known(db: Db, id: int) -> bool:
+    """Whether the message ``id`` is stored, or was delivered from the store."""
+    return db.conn.execute("SELECT 1 FROM messages WHERE id = ?", (id,)).fetchone() is not None
+
+
+def keep_messages(db: Db, messages: Sequence[KeptMessage], flight: int) -> int:
     kept = 0
     for message in messages:
+        # new, or waiting again if this record took it out of the store last; else unchanged
         cursor = db.conn.execute(
-            "INSERT INTO messages (recipient, sender, body, accepted_at) "
-            "SELECT key, ?, ?, ? FROM users WHERE key = ?",
-            (message.sender, message.body, message.accepted_at, name_key(message.recipient)),
+            "INSERT INTO messages (id, recipient, sender, body, accepted_at) "
+            "SELECT ?, key, ?, ?, ? FROM users WHERE key = ? "
+            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, flight = NULL, "
+            "delivered_at = NULL WHERE messages.flight = ?",
+            (message.id, message.sender, message.body, message.accepted_at,
+             name_key(message.recipient), flight),
         )
         kept += cursor.rowcount
     return kept
@@ -331,33 +345,53 @@ def stored_messages(db: Db, recipient: str, limit: int) -> list[StoredMessage]:
         raise ValueError(f"limit must be >= 0, not {limit}")
     rows = db.conn.execute(
         "SELECT id, sender, body, accepted_at FROM messages "
-        "WHERE recipient = ? ORDER BY accepted_at, id LIMIT ?",
+        "WHERE recipient = ? AND flight IS NULL ORDER BY accepted_at, id LIMIT ?",
         (name_key(recipient), limit),
     ).fetchall()
     return [StoredMessage(id_, sender, bytes(body), at) for id_, sender, body, at in rows]
 
 
-def delete_messages(db: Db, recipient: str, ids: Sequence[int]) -> int:
+def delete_messages(db: Db, recipient: str, ids: Sequence[int], flight: int,
+                    at: float) -> int:
     key = name_key(recipient)
     deleted = 0
     for start in range(0, len(ids), 500):  # within SQLite's limit of bound parameters
         chunk = list(ids[start:start + 500])
         marks = ", ".join("?" * len(chunk))
-        deleted += db.conn.execute(
-            f"DELETE FROM messages WHERE recipient = ? AND id IN ({marks})", (key, *chunk)
-        ).rowcount
+        deleted += db.conn.execute(  # what remains names who took it (keep_messages)
+            "UPDATE messages SET body = x'', flight = ?, delivered_at = ? "
+            f"WHERE recipient = ? AND id IN ({marks}) AND flight IS NULL",
+            (flight, at, key, *chunk)).rowcount
     return deleted
+
+
+def forget_deliveries(db: Db, before: float) -> int:
+    return db.conn.execute(
+        "DELETE FROM messages WHERE flight IS NOT NULL AND delivered_at < ?", (before,)
+    ).rowcount
+
+
+def new_incarnation(db: Db) -> int:
+    db.conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
+        (_INCARNATION,),
+    )
+    (number,) = db.conn.execute(  # FOR UPDATE on a server engine
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ? RETURNING value",
+        (_INCARNATION,),
+    ).fetchone()
+    return int(number)
 
 
 def count_stored(db: Db, recipient: str | None) -> int:
     if recipient is None:
-        row = db.conn.execute("SELECT count(*) FROM messages").fetchone()
+        row = db.conn.execute("SELECT count(*) FROM messages WHERE flight IS NULL").fetchone()
         return int(row[0])
     return _count(db, name_key(recipient))
 
 
 def _count(db: Db, recipient_key: str) -> int:
     row = db.conn.execute(
-        "SELECT count(*) FROM messages WHERE recipient = ?", (recipient_key,)
+        "SELECT count(*) FROM messages WHERE recipient = ? AND flight IS NULL", (recipient_key,)
     ).fetchone()
     return int(row[0])

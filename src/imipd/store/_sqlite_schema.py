@@ -72,7 +72,30 @@ _V2 = (
     "CREATE INDEX messages_by_acceptance ON messages (recipient, accepted_at, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3 = (
+    # a message's id is its identity, given when it was accepted (store.identity): a copy
+    # put back twice is stored once. Rows stored before keep their ids (below 2**40). A
+    # delivered message stays a day as a row without its body, naming the record of
+    # messages in flight that took it: only that one may put it back (a journal replayed
+    # late must not deliver it twice).
+    """CREATE TABLE messages_v3 (
+        id INTEGER PRIMARY KEY,
+        recipient TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        sender TEXT NOT NULL,
+        body BLOB NOT NULL,
+        accepted_at REAL NOT NULL,
+        flight INTEGER,
+        delivered_at REAL
+    )""",
+    "INSERT INTO messages_v3 (id, recipient, sender, body, accepted_at) "
+    "SELECT id, recipient, sender, body, accepted_at FROM messages",
+    "DROP TABLE messages",
+    "ALTER TABLE messages_v3 RENAME TO messages",
+    "CREATE INDEX messages_waiting ON messages (recipient, accepted_at, id) WHERE flight IS NULL",
+    "CREATE INDEX messages_delivered ON messages (delivered_at) WHERE flight IS NOT NULL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[n]`` takes a database from version n to n + 1. Append only."""
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes."""

@@ -9,7 +9,7 @@ is one transaction: when it returns, its effect is durable (committed).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -26,6 +26,13 @@ class UserExists(Exception):
 
 class SchemaError(Exception):
     """The database's schema is not the one this imipd uses; the message says what to run."""
+
+
+class Unavailable(Exception):
+    """What must be recorded cannot be now (the disk is full, the database does not answer):
+    nothing was done, and the same request may succeed later. The store raises it for a
+    write it could not commit; the service raises it for a message its journal has no room
+    for. The message says why, for people."""
 
 
 class WatchState(enum.Enum):
@@ -104,8 +111,8 @@ class StoredMessage:
     """A message accepted for a recipient who was not online."""
 
     id: int
-    """Names the message for ``delete_messages`` (ids of messages accepted at the same time
-    by different transactions need not commit in id order)."""
+    """The message's identity, given when it was accepted (``identity``); also what
+    ``delete_messages`` is told."""
     sender: str
     """The sender's name as created."""
     body: bytes
@@ -118,6 +125,8 @@ class KeptMessage(NamedTuple):
     that closed before the recipient had it, or from the journal after a crash. (A named
     tuple: the journal makes one for every message in flight.)"""
 
+    id: int
+    """Its identity since it was accepted: a second copy is never stored."""
     recipient: str
     """The recipient's key."""
     sender: str
@@ -187,12 +196,17 @@ class Snapshot:
 class InFlight(Protocol):
     """The messages handed to one connection, in order, that its peer has not acknowledged
     yet: what the server still answers for (docs/protocol.md §6.4). Each is known by where it ends
-    in the connection's output (its mark)."""
+    in the connection's output (its mark). A session also keeps the messages it holds back
+    behind its stored ones in one (their marks are 0 until they are shown)."""
+
+    number: int
+    """The record's identity (from the same counter as message identities): the store
+    remembers which record took a stored message, so that only that one puts it back."""
 
     def __len__(self) -> int:
         ...
 
-    def add(self, mark: int, sender: str, body: bytes, accepted_at: float) -> None:
+    def add(self, mark: int, id: int, sender: str, body: bytes, accepted_at: float) -> None:
         """A message handed to the connection, ending at ``mark``."""
         ...
 
@@ -211,7 +225,15 @@ class InFlight(Protocol):
 
 class Journal(Protocol):
     """The record of the messages in flight of every connection of a node
-    (``journal.FileJournal``), which survives the process."""
+    (``journal.FileJournal``), which survives the process. It also hands out the identities
+    of the messages the node accepts (``identity``)."""
+
+    next_id: Callable[[], int]
+    """A new identity for an accepted message (or an ``InFlight``); never given twice."""
+
+    full: bool
+    """No room is kept for more messages (the disk is full): a message must not be taken
+    until this is False again (``Unavailable``); retiring them still works."""
 
     def in_flight(self, recipient: str) -> InFlight:
         """A new connection's messages in flight, for ``recipient`` (a user key)."""
@@ -223,7 +245,13 @@ class Journal(Protocol):
         ...
 
     def flush(self) -> None:
-        """Make what was recorded survive the process (written before any answer for it)."""
+        """Make what was recorded survive the process (written before any answer for it).
+        Never raises: a write that fails is kept, tried again at the next flush, and marks
+        the journal ``full`` meanwhile (logged once)."""
+        ...
+
+    async def room(self) -> None:
+        """Until the journal is not ``full``."""
         ...
 
     def close(self) -> None:
@@ -238,8 +266,15 @@ class Store(Protocol):
     at the same time on an engine without a database-wide write lock (rows are locked
     with ``SELECT … FOR UPDATE`` in key order, inserts are ``INSERT … ON CONFLICT``).
     Names passed in may have any casing; unknown users are not an error unless a
-    method says so.
+    method says so. A write that cannot be committed now (a full disk) raises
+    ``Unavailable``, and has done nothing.
     """
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why the last write could not be committed, or None since one was: what
+        ``/healthz`` and ``/metrics`` show (a change is logged once)."""
+        ...
 
     # -- accounts --------------------------------------------------------
     async def create_user(self, name: str, password: str, nick: str) -> Account:
@@ -338,19 +373,26 @@ class Store(Protocol):
 
     # -- stored messages ----------------------------------------------------
     async def accept_message(
-        self, sender: str, recipient: str, body: bytes, at: float, cap: int
+        self, id: int, sender: str, recipient: str, body: bytes, at: float, cap: int
     ) -> Accepted:
         """Keep a message for later delivery unless the recipient blocks the sender or
         already has ``cap`` messages waiting; committed on return when ``STORED``.
 
-        ``sender`` is recorded as its account's name as created (as given when it has
-        no account). Senders at the same time never take the recipient past ``cap``."""
+        ``id`` is the message's identity: when a message of that identity is stored
+        already, or was delivered from the store (``delete_messages``), nothing is stored
+        again and the answer is ``STORED``. ``sender`` is recorded as its account's name
+        as created (as given when it has no account). Senders at the same time never
+        take the recipient past ``cap``. Raises ``Unavailable``."""
         ...
 
-    async def keep_messages(self, messages: Sequence[KeptMessage]) -> int:
-        """Store messages the service accepted already (no cap, no block: they were
-        accepted), skipping those whose recipient has no account any more; how many
-        were kept."""
+    async def keep_messages(self, messages: Sequence[KeptMessage], flight: int) -> int:
+        """Put back messages the service accepted already, which the record of messages in
+        flight ``flight`` held (no cap, no block: they were accepted); how many were stored.
+
+        Idempotent, so that nothing is stored twice: a message is skipped when its
+        identity is stored already, when it was delivered from the store by another
+        record than ``flight`` (``delete_messages``), or when its recipient has no account
+        any more. Raises ``Unavailable``."""
         ...
 
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
@@ -360,9 +402,22 @@ class Store(Protocol):
         Raises ``ValueError`` for a negative ``limit``."""
         ...
 
-    async def delete_messages(self, recipient: str, ids: Sequence[int]) -> int:
-        """Delete exactly these messages of ``recipient`` (those that were delivered);
-        returns how many were there."""
+    async def delete_messages(self, recipient: str, ids: Sequence[int], flight: int,
+                              at: float) -> int:
+        """Delete exactly these messages of ``recipient``, handed to the record of messages
+        in flight ``flight`` at ``at``, and remember that ``flight`` has them: only it may
+        put them back (``keep_messages``). Returns how many were there. Raises
+        ``Unavailable``."""
+        ...
+
+    async def forget_deliveries(self, before: float) -> int:
+        """Forget which record took the messages delivered before ``before`` (once no
+        record that old can be put back); how many were forgotten."""
+        ...
+
+    async def new_incarnation(self) -> int:
+        """A number >= 1 never returned before by this database: the first part of the
+        identities a node gives the messages it accepts while it runs (``identity``)."""
         ...
 
     async def count_stored(self, recipient: str | None = None) -> int:

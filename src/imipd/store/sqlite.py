@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from .base import (
     Snapshot,
     Store,
     StoredMessage,
+    Unavailable,
     WatchState,
 )
 from .dbthread import DbThread
@@ -56,6 +58,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_UNAVAILABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY,
+                          sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN})
+"""SQLite's primary result codes for "not now": a full disk, an I/O error, another process
+holding the lock past the busy timeout. Anything else is a bug, and raised as it is."""
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -85,6 +92,11 @@ class SqliteStore:
         self.path = path
         """The database file."""
         self._closed = False
+        self._write_failure: str | None = None
+
+    @property
+    def write_failure(self) -> str | None:
+        return self._write_failure
 
     @classmethod
     async def open(
@@ -145,7 +157,22 @@ class SqliteStore:
     async def _run(self, write: bool, call: functools.partial[T]) -> T:
         if self._closed:
             raise RuntimeError(f"the store {self.path} is closed")
-        return await self._thread.run(self._transact, write, call)
+        try:
+            result: T = await self._thread.run(self._transact, write, call)
+        except sqlite3.Error as error:
+            code = getattr(error, "sqlite_errorcode", None)
+            if code is None or code & 0xFF not in _UNAVAILABLE:
+                raise
+            reason = str(error)
+            if write and self._write_failure is None:
+                log.error("store cannot write: %s (retried, or refused, until it can)", reason)
+            if write:
+                self._write_failure = reason
+            raise Unavailable(f"the store cannot write: {reason}") from error
+        if write and self._write_failure is not None:
+            self._write_failure = None
+            log.warning("store writes again")
+        return result
 
     def _transact(self, write: bool, call: functools.partial[T]) -> T:
         """Runs on the database thread: ``call`` as one transaction, named in the log."""
@@ -223,18 +250,25 @@ class SqliteStore:
     # -- stored messages ------------------------------------------------------------
 
     async def accept_message(
-        self, sender: str, recipient: str, body: bytes, at: float, cap: int
+        self, id: int, sender: str, recipient: str, body: bytes, at: float, cap: int
     ) -> Accepted:
-        return await self._write(ops.accept_message, sender, recipient, body, at, cap)
+        return await self._write(ops.accept_message, id, sender, recipient, body, at, cap)
 
-    async def keep_messages(self, messages: Sequence[KeptMessage]) -> int:
-        return await self._write(ops.keep_messages, messages)
+    async def keep_messages(self, messages: Sequence[KeptMessage], flight: int) -> int:
+        return await self._write(ops.keep_messages, messages, flight)
 
     async def stored_messages(self, recipient: str, limit: int) -> list[StoredMessage]:
         return await self._read(ops.stored_messages, recipient, limit)
 
-    async def delete_messages(self, recipient: str, ids: Sequence[int]) -> int:
-        return await self._write(ops.delete_messages, recipient, ids)
+    async def delete_messages(self, recipient: str, ids: Sequence[int], flight: int,
+                              at: float) -> int:
+        return await self._write(ops.delete_messages, recipient, ids, flight, at)
+
+    async def forget_deliveries(self, before: float) -> int:
+        return await self._write(ops.forget_deliveries, before)
+
+    async def new_incarnation(self) -> int:
+        return await self._write(ops.new_incarnation)
 
     async def count_stored(self, recipient: str | None = None) -> int:
         return await self._read(ops.count_stored, recipient)

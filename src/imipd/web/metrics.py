@@ -68,6 +68,12 @@ class ServiceCollector(Collector):
                                 value=len(self.service.router))
         yield GaugeMetricFamily("imipd_connections", "Open IMIP connections",
                                 value=self.connections())
+        yield GaugeMetricFamily("imipd_journal_full", "1 while the journal has no room (a "
+                                "full disk): live messages are refused (890)",
+                                value=int(self.service.journal.full))
+        yield GaugeMetricFamily("imipd_store_write_failing", "1 while the store cannot "
+                                "write (its last write failed)",
+                                value=int(self.service.store.write_failure is not None))
         yield _counter("imipd_logins", "LOGN attempts by result", "result", stats.logins,
                        LOGIN_RESULTS)
         yield _counter("imipd_blocks_received", "Blocks received by verb "
