@@ -31,6 +31,7 @@ lint: $(STAMP)
 test: lint
 	scripts/ensure-chromium
 	scripts/ensure-tshark
+	scripts/ensure-services
 	$(BIN)/pytest
 
 # Rewrite the generated files: the config example and reference, the manual pages.

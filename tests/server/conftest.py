@@ -8,21 +8,30 @@ from pathlib import Path
 
 import pytest
 
+from imipd.store import Store
+from imipd.store.keyfile import PasswordBox, key_path, load_or_create_key
+from imipd.store.postgres import PostgresStore
 from imipd.store.sqlite import SqliteStore
 
 from .imipd_process import ImipdServer
 
 
-def create_users(data_dir: Path, users: list[tuple[str, str, str]]) -> None:
-    """Accounts written straight into the real SQLite store (fast; the CLI has its own tests)."""
+def create_users(data_dir: Path, users: list[tuple[str, str, str]], store: str = "") -> None:
+    """Accounts written straight into the real store (fast; the CLI has its own tests): the
+    SQLite file of ``data_dir``, or the PostgreSQL database ``store`` (with the data
+    directory's key)."""
 
     async def create() -> None:
-        store = await SqliteStore.open_data_dir(data_dir)
+        if store:
+            key = load_or_create_key(key_path(data_dir))
+            opened: Store = await PostgresStore.open(store, PasswordBox(key))
+        else:
+            opened = await SqliteStore.open_data_dir(data_dir)
         try:
             for name, password, nick in users:
-                await store.create_user(name, password, nick)
+                await opened.create_user(name, password, nick)
         finally:
-            await store.close()
+            await opened.close()
 
     data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(create())
@@ -37,10 +46,10 @@ def imipd_server(tmp_path: Path) -> Iterator[ServerFactory]:
     started: list[ImipdServer] = []
 
     def start(users: list[tuple[str, str, str]] = (), *flags: str,  # type: ignore[assignment]
-              data_dir: Path | None = None) -> ImipdServer:
+              data_dir: Path | None = None, store: str = "") -> ImipdServer:
         directory = data_dir or tmp_path / f"data{len(started)}"
-        create_users(directory, list(users))
-        server = ImipdServer(directory, *flags).start()
+        create_users(directory, list(users), store)
+        server = ImipdServer(directory, *flags, *(("--store", store) if store else ())).start()
         started.append(server)
         return server
 

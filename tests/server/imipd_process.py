@@ -15,6 +15,7 @@ BIN = Path(sys.executable).parent
 IMIPD = str(BIN / "imipd")
 
 _LISTENING = re.compile(r"imipd listening on \S*?:(\d+)")
+_WEB = re.compile(r"imipd web side on (http://\S+?:\d+)")
 
 
 def imipd(*args: str, data_dir: Path, check: bool = True,
@@ -79,3 +80,8 @@ class ImipdServer:
 
     def log_text(self) -> str:
         return "\n".join(self.log)
+
+    @property
+    def web_url(self) -> str:
+        """The web side of the latest start (``http://HOST:PORT``)."""
+        return [match.group(1) for line in self.log if (match := _WEB.search(line))][-1]

@@ -507,9 +507,9 @@ def test_store_and_router_flags_on_every_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("flag", "value", "expected"), [
-    ("--store", "postgresql://imipd@127.0.0.1/imipd",
-     "store = 'postgresql://imipd@127.0.0.1/imipd': expected sqlite:PATH (the database "
-     "file); PostgreSQL is not supported yet"),
+    ("--store", "mysql://imipd@127.0.0.1/imipd",
+     "store = 'mysql://imipd@127.0.0.1/imipd': expected sqlite:PATH (the database file) or "
+     "postgresql://USER@HOST:PORT/DB"),
     ("--store", "sqlite:", "store = 'sqlite:': expected sqlite:PATH"),
     ("--store", "/var/lib/imipd.db", "store = '/var/lib/imipd.db': expected sqlite:PATH"),
     ("--router", "redis://127.0.0.1:6379/0", "router = 'redis://127.0.0.1:6379/0': "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -74,7 +73,6 @@ LOG_ROOM = "journal has room again"
 """In exactly one log line once the space is back."""
 LOG_NEVER = ("Traceback", "Exception in callback")
 
-_WEB = re.compile(r"imipd web side on (http://\S+?:\d+)")
 
 
 class SmallDisk:
@@ -220,8 +218,7 @@ class Health:
 
 def health(server: ImipdServer) -> Health:
     """Ask the web side of the server's latest start."""
-    base = [match.group(1) for line in server.log if (match := _WEB.search(line))][-1]
-    web = WebClient(base)
+    web = WebClient(server.web_url)
     reply = web.get("/healthz")
     metrics = web.get("/metrics").text.splitlines()
     return Health(reply.status, reply.json(),

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from ..services import new_schema
 from .backends import KINDS, Backend
 
 
 @pytest.fixture(params=KINDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Every ``Store`` backend, each on fresh storage."""
-    return Backend(str(request.param), tmp_path / "data")
+    kind = str(request.param)
+    url = new_schema(request.getfixturevalue("postgres_database")) if kind == "postgresql" \
+        else ""
+    return Backend(kind, tmp_path / "data", url)

@@ -30,7 +30,7 @@ def test_first_use_creates_directory_and_key_with_private_modes(tmp_path: Path) 
     data_dir = tmp_path / "deep" / "data"
     old_umask = os.umask(0)  # the modes must not depend on the umask
     try:
-        key = load_or_create_key(data_dir)
+        key = load_or_create_key(key_path(data_dir))
     finally:
         os.umask(old_umask)
     assert len(key) == 32
@@ -41,18 +41,18 @@ def test_first_use_creates_directory_and_key_with_private_modes(tmp_path: Path) 
 
 def test_existing_directory_mode_is_left_alone(tmp_path: Path) -> None:
     os.chmod(tmp_path, 0o750)
-    load_or_create_key(tmp_path)
+    load_or_create_key(key_path(tmp_path))
     assert mode(tmp_path) == 0o750
 
 
 def test_the_key_is_stable(tmp_path: Path) -> None:
-    first = load_or_create_key(tmp_path)
-    assert load_or_create_key(tmp_path) == first
-    assert load_or_create_key(tmp_path) == first
+    first = load_or_create_key(key_path(tmp_path))
+    assert load_or_create_key(key_path(tmp_path)) == first
+    assert load_or_create_key(key_path(tmp_path)) == first
 
 
 def test_no_temporary_files_are_left(tmp_path: Path) -> None:
-    load_or_create_key(tmp_path)
+    load_or_create_key(key_path(tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
 
 
@@ -70,7 +70,7 @@ def test_no_temporary_files_are_left(tmp_path: Path) -> None:
 def test_a_corrupt_key_file_is_a_clear_error_and_is_kept(tmp_path: Path, content: bytes) -> None:
     key_path(tmp_path).write_bytes(content)
     with pytest.raises(KeyFileError, match="corrupt") as caught:
-        load_or_create_key(tmp_path)
+        load_or_create_key(key_path(tmp_path))
     assert str(key_path(tmp_path)) in str(caught.value)
     assert key_path(tmp_path).read_bytes() == content  # never replaced
 
@@ -78,7 +78,7 @@ def test_a_corrupt_key_file_is_a_clear_error_and_is_kept(tmp_path: Path, content
 def test_an_unreadable_key_file_names_the_path(tmp_path: Path) -> None:
     key_path(tmp_path).mkdir()  # exists, but cannot be read as a file
     with pytest.raises(KeyFileError, match="cannot read") as caught:
-        load_or_create_key(tmp_path)
+        load_or_create_key(key_path(tmp_path))
     assert str(key_path(tmp_path)) in str(caught.value)
 
 
@@ -94,7 +94,7 @@ def test_losing_the_creation_race_returns_the_winners_key(
         real_link(src, dst)
 
     monkeypatch.setattr(os, "link", other_process_wins)
-    assert load_or_create_key(tmp_path) == winner
+    assert load_or_create_key(key_path(tmp_path)) == winner
     assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
 
 
@@ -105,7 +105,7 @@ def test_threads_racing_on_a_fresh_directory_share_one_key(tmp_path: Path) -> No
 
     def worker() -> None:
         barrier.wait()
-        keys.append(load_or_create_key(data_dir))
+        keys.append(load_or_create_key(key_path(data_dir)))
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:

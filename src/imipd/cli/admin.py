@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,15 @@ import click
 
 from ..core import accounts
 from ..server import backends, control
-from ..server.config import Config, parse_hostport
-from ..store import SchemaError, Store
+from ..server.config import (
+    Config,
+    ConfigError,
+    PostgresUrl,
+    SqliteFile,
+    parse_hostport,
+    store_location,
+)
+from ..store import SchemaError, Store, Unavailable
 from ..store.backup import BackupError, create_backup, restore_backup
 from ..store.keyfile import DecryptError, KeyFileError
 from ..store.sqlite import NoStore
@@ -28,7 +36,8 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
     """Run one administration coroutine; every failure becomes one line (exit status 1)."""
     try:
         asyncio.run(coro)
-    except (SchemaError, accounts.AccountError, KeyFileError, DecryptError) as error:
+    except (SchemaError, accounts.AccountError, KeyFileError, DecryptError, Unavailable,
+            ConfigError) as error:
         raise click.ClickException(str(error)) from None
     except NoStore as error:
         raise click.ClickException(
@@ -115,16 +124,42 @@ async def list_users(config: Config) -> None:
 
 
 async def upgrade(config: Config) -> None:
-    before, after = backends.upgrade(config)
+    before, after = await backends.upgrade(config)
     if before == after:
         click.echo(f"schema is at version {after}: nothing to do")
     else:
         click.echo(f"upgraded the schema from version {before} to {after}")
 
 
+async def copy(config: Config, source: str | None, target: str, *, force: bool) -> None:
+    from ..store.copy import CopyError, sqlite_to_postgres
+
+    try:
+        origin = store_location(source, Path(config.data_dir)) if source else config.location
+        goal = store_location(target, Path(config.data_dir))
+    except ConfigError as error:
+        raise click.ClickException(str(error).replace("store = ", "")) from None
+    if not isinstance(origin, SqliteFile) or not isinstance(goal, PostgresUrl):
+        raise click.ClickException("imipd db copy copies an SQLite store (--from sqlite:PATH) "
+                                   "into PostgreSQL (--to postgresql://…)")
+    if control.running(origin.path.parent):
+        raise click.ClickException(f"an imipd is serving {origin.path.parent}: stop it first")
+    try:
+        copied = await sqlite_to_postgres(origin.path, goal.url, force=force)
+    except CopyError as error:
+        raise click.ClickException(str(error)) from None
+    checked = replace(config, store=goal.url)  # the target opens with this key file
+    store = await open_store(checked)
+    await store.close()
+    counts = copied.counts
+    click.echo(f"copied {counts['users']} account(s), {counts['watches']} contact(s) and "
+               f"request(s), {counts['blocks']} block(s), {counts['messages']} message(s); "
+               "every table checked")
+
+
 def backup(config: Config, file: Path) -> None:
     try:
-        info = create_backup(config.database, Path(config.data_dir), file)
+        info = create_backup(_sqlite_file(config, "backup"), config.key_path, file)
     except (BackupError, KeyFileError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
@@ -139,13 +174,24 @@ def restore(config: Config, file: Path, *, force: bool) -> None:
     if control.running(data_dir):
         raise click.ClickException(f"an imipd is serving {data_dir}: stop it first")
     try:
-        info = restore_backup(file, config.database, data_dir, force=force)
+        info = restore_backup(file, _sqlite_file(config, "restore"), config.key_path,
+                              force=force)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot restore: {_os_error(error)}") from None
     click.echo(f"restored {info.users} user(s) and {info.stored_messages} waiting message(s) "
                f"into {data_dir} (schema version {info.schema_version})")
+
+
+def _sqlite_file(config: Config, command: str) -> Path:
+    """The SQLite database of ``config``; PostgreSQL has tools of its own."""
+    try:
+        return config.database
+    except ConfigError:
+        raise click.ClickException(
+            f"imipd {command} works on an SQLite store; on PostgreSQL use pg_dump and "
+            f"pg_restore, and keep the key file ({config.key_path}) with the dump") from None
 
 
 def _port_state(address: str, key: str) -> str | None:
@@ -174,7 +220,11 @@ def check(config: Config, say: Callable[[str], None]) -> bool:
         say(f"FAIL data directory {data_dir} is not a directory")
         return False
     say(f"ok   data directory {data_dir}" + ("" if data_dir.exists() else " (created at start)"))
-    current, wanted = backends.schema_versions(config)
+    try:
+        current, wanted = asyncio.run(backends.schema_versions(config))
+    except Unavailable as error:
+        say(f"FAIL store: {error}")
+        return False
     if current == wanted:
         say(f"ok   schema version {current}")
     elif current == 0:

@@ -45,7 +45,7 @@ def _config_options(func: F) -> F:
                         help="TOML config file (keys as the long flags, with _)")(func)
 
 
-_BACKEND_OPTIONS = ("data_dir", "store", "router")
+_BACKEND_OPTIONS = ("data_dir", "store", "key_file", "router")
 """The options of commands that work on the data: where it is, and how to reach live sessions."""
 
 
@@ -198,8 +198,23 @@ def db() -> None:
 @db.command("upgrade")
 @_backend_options
 def db_upgrade(config: cfg.Config) -> None:
-    """Apply the schema migrations this imipd needs."""
+    """Create the schema, or apply the migrations this imipd needs (and make the key file
+    when there is none)."""
     admin.run(admin.upgrade(config))
+
+
+@db.command("copy")
+@click.option("--from", "source", metavar="sqlite:PATH", help="the SQLite database to copy "
+              "(default: the store of the data directory)")
+@click.option("--to", "target", required=True, metavar="postgresql://…",
+              help="the PostgreSQL database to copy into (its schema is made when missing)")
+@click.option("--force", is_flag=True, help="replace what the target holds")
+@_backend_options
+def db_copy(source: str | None, target: str, force: bool, config: cfg.Config) -> None:
+    """Copy a community (accounts, contacts, requests, blocks, stored messages) from SQLite
+    into PostgreSQL, and check that every table's rows arrived. Passwords stay encrypted:
+    serve the target with the same key file."""
+    admin.run(admin.copy(config, source, target, force=force))
 
 
 @main.group("config")
@@ -225,5 +240,10 @@ def config_show(config_file: Path | None, **flags: Any) -> None:
         source = loaded.sources[f.name]
         if f.metadata.get("secret") and value:  # a comment: pasted, it sets nothing
             click.echo(f"# {f.name} = (set, not shown)    # {source}")
+        elif f.name == "store" and "@" in value:
+            from ..store.postgres import redacted
+
+            click.echo(f"{f.name} = {cfg.toml_value(redacted(value))}    # {source}"
+                       + ("  (password not shown)" if redacted(value) != value else ""))
         else:
             click.echo(f"{f.name} = {cfg.toml_value(value)}    # {source}")

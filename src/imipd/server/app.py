@@ -20,7 +20,7 @@ from ..web import WebSettings, WebSide
 from ..web.csrf import derive_secret
 from . import control, eventloop
 from .backends import open_journal, open_router, open_store
-from .config import Config, ConfigError, needs_restart, parse_hostport
+from .config import Config, ConfigError, PostgresUrl, needs_restart, parse_hostport
 from .connection import Connection, Gate
 
 log = logging.getLogger("imipd.server")
@@ -64,9 +64,8 @@ def imip_settings_from(config: Config, web_port: int | None = None) -> ImipSetti
 
 def web_settings_from(config: Config, imip_port: int, public_url: str) -> WebSettings:
     """The web side's view of the configuration; CSRF key derived from ``secret.key``."""
-    data_dir = Path(config.data_dir)
     try:
-        csrf_secret = derive_secret(keyfile.read_key(keyfile.key_path(data_dir)))
+        csrf_secret = derive_secret(keyfile.read_key(config.key_path))
     except keyfile.KeyFileError as error:
         log.warning("sign-up forms use a per-process key: %s", error)
         csrf_secret = b""
@@ -82,6 +81,16 @@ def web_settings_from(config: Config, imip_port: int, public_url: str) -> WebSet
         admin_token=config.admin_token,
         csrf_secret=csrf_secret,
     )
+
+
+def _where(config: Config) -> str:
+    """The store, for the log (a PostgreSQL URL without its password)."""
+    location = config.location
+    if isinstance(location, PostgresUrl):
+        from ..store.postgres import redacted
+
+        return redacted(location.url)
+    return str(location.path)
 
 
 class Server:
@@ -134,7 +143,7 @@ class Server:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
         self._tidier = asyncio.get_running_loop().create_task(self._tidy())
         log.info("imipd listening on %s (node %s, store %s, router %s, keep-alive %d s, %s)",
-                 ", ".join(self.addresses()), config.node_id, config.database, config.router,
+                 ", ".join(self.addresses()), config.node_id, _where(config), config.router,
                  config.keep_alive, eventloop.describe())
 
     def _gate(self) -> Gate:

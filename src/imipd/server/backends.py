@@ -1,9 +1,10 @@
 """The store and the router of a node, chosen in one place from the configuration.
 
 ``imipd serve`` and every administration command open their backends here, so
-``store`` and ``router`` (and their flags) mean the same everywhere. Today these
-are ``sqlite:PATH`` and ``local``; the configuration refuses anything else at
-load, naming the option.
+``store``, ``key_file`` and ``router`` (and their flags) mean the same everywhere: an
+SQLite file (the default) or a PostgreSQL database that several nodes share, with the
+service's password key; the configuration refuses anything else at load, naming the
+option.
 """
 
 from __future__ import annotations
@@ -16,16 +17,26 @@ from ..router import LocalRouter, Router
 from ..store import Journal, Store
 from ..store.identity import identities
 from ..store.journal import FileJournal
-from ..store.sqlite import SqliteStore, schema_status, upgrade_schema
+from ..store.keyfile import PasswordBox, load_or_create_key, read_key
+from ..store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
+from ..store.sqlite import SqliteStore, schema_status
 from . import control
-from .config import Config
+from .config import Config, PostgresUrl
 
 
 async def open_store(config: Config, *, upgrade: bool = False, create: bool = True) -> Store:
-    """The store ``config`` names, open (created on first use unless ``create`` is false;
-    with ``upgrade`` an older schema is migrated instead of refused). Raises ``SchemaError``,
-    ``NoStore`` (nothing there and ``create`` false), ``OSError`` and the key file's errors."""
-    return await SqliteStore.open(config.database, Path(config.data_dir),
+    """The store ``config`` names, open (created on first use unless ``create`` is false,
+    with the key file; with ``upgrade`` an older schema is migrated instead of refused).
+    Raises ``SchemaError``, ``NoStore`` (nothing there and ``create`` false), ``Unavailable``
+    (PostgreSQL out of reach), ``OSError`` and the key file's errors."""
+    location = config.location
+    if isinstance(location, PostgresUrl):
+        from ..store.postgres import PostgresStore
+
+        key = load_or_create_key(config.key_path) if create else read_key(config.key_path)
+        return await PostgresStore.open(location.url, PasswordBox(key, source=config.key_path),
+                                        upgrade=upgrade, create=create)
+    return await SqliteStore.open(location.path, config.key_path,
                                   synchronous=config.sqlite_synchronous, upgrade=upgrade,
                                   create=create)
 
@@ -59,11 +70,26 @@ def session_dropper(config: Config) -> DropSessions:
     return drop
 
 
-def schema_versions(config: Config) -> tuple[int, int]:
-    """(version of the store's schema, version this imipd needs); (0, n): no store yet."""
-    return schema_status(config.database)
+async def schema_versions(config: Config) -> tuple[int, int]:
+    """(version of the store's schema, version this imipd needs); (0, n): no store yet.
+    Raises ``Unavailable`` when PostgreSQL is out of reach."""
+    location = config.location
+    if isinstance(location, PostgresUrl):
+        from ..store import postgres
+
+        return await postgres.schema_versions(location.url)
+    return schema_status(location.path)
 
 
-def upgrade(config: Config) -> tuple[int, int]:
-    """Apply the missing schema migrations: (version before, version after)."""
-    return upgrade_schema(config.database, synchronous=config.sqlite_synchronous)
+async def upgrade(config: Config) -> tuple[int, int]:
+    """Create or upgrade the store's schema, and the key file with the database's check of
+    it: (version before, version after)."""
+    before, _ = await schema_versions(config)
+    store = await open_store(config, upgrade=True)
+    await store.close()
+    location = config.location
+    if isinstance(location, PostgresUrl):
+        from ..store.postgres import SCHEMA_VERSION
+
+        return before, SCHEMA_VERSION
+    return before, SQLITE_SCHEMA

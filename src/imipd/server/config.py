@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.accounts import MAX_PASSWORD, MIN_PASSWORD_LENGTH
 from ..protocol import DigestOrder, Limits
+from ..store.keyfile import KEY_FILE_NAME
 from ..store.sqlite import DB_FILE_NAME
 from .eventloop import CHOICES as EVENT_LOOPS
 
@@ -53,8 +54,12 @@ class Config:
                 "(default: $XDG_DATA_HOME/imipd or ~/.local/share/imipd)",
         "default_text": "~/.local/share/imipd", "restart": True})
     store: str = _opt("", "where accounts, contacts and stored messages are kept: sqlite:PATH "
-                          "(the database file; empty: imipd.sqlite3 in the data directory)",
+                          "(the database file; empty: imipd.sqlite3 in the data directory) or "
+                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (several nodes)",
                       restart=True)
+    key_file: str = _opt("", "the service's password key (every node of a service uses the same "
+                             "one; empty: secret.key in the data directory, made 0600 when "
+                             "missing)", restart=True)
     router: str = _opt("local", "how sessions reach each other: local (one node)", restart=True)
     node_id: str = field(default_factory=socket.gethostname, metadata={
         "help": "this node's name in logs and health checks (default: the host name)",
@@ -136,7 +141,7 @@ class Config:
         for f in dataclasses.fields(self):
             _check(f, getattr(self, f.name))
         parse_hostport(self.listen, "listen")
-        database_file(self.store, Path(self.data_dir))
+        store_location(self.store, Path(self.data_dir))
         if self.router != "local":
             raise ConfigError(f"router = {self.router!r}: expected local (several nodes on a "
                               "shared router are not supported yet)")
@@ -165,9 +170,24 @@ class Config:
         )
 
     @property
+    def location(self) -> SqliteFile | PostgresUrl:
+        """Where ``store`` says the data is."""
+        return store_location(self.store, Path(self.data_dir))
+
+    @property
     def database(self) -> Path:
-        """The SQLite database file ``store`` names (the default one in ``data_dir``)."""
-        return database_file(self.store, Path(self.data_dir))
+        """The SQLite database file ``store`` names (the default one in ``data_dir``).
+        Raises ``ConfigError`` when the store is PostgreSQL."""
+        location = self.location
+        if not isinstance(location, SqliteFile):
+            raise ConfigError("this works on an SQLite store only; the store is PostgreSQL")
+        return location.path
+
+    @property
+    def key_path(self) -> Path:
+        """The password key file (``key_file``, or ``secret.key`` in the data directory)."""
+        return Path(self.key_file).expanduser() if self.key_file else (
+            Path(self.data_dir) / KEY_FILE_NAME)
 
     @property
     def digest(self) -> DigestOrder:
@@ -204,15 +224,35 @@ _PUBLIC_URL = re.compile(r"https?://[!-~]+", re.IGNORECASE)
 _NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def database_file(store: str, data_dir: Path) -> Path:
-    """The database file of ``store = "sqlite:PATH"``; empty: the one in ``data_dir``."""
+@dataclass(frozen=True)
+class SqliteFile:
+    """``store = "sqlite:PATH"`` (or empty): the embedded store, in one file."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class PostgresUrl:
+    """``store = "postgresql://…"``: a PostgreSQL database that several nodes may share."""
+
+    url: str
+
+
+_POSTGRES = re.compile(r"postgres(?:ql)?://[^\s]+", re.IGNORECASE)
+
+
+def store_location(store: str, data_dir: Path) -> SqliteFile | PostgresUrl:
+    """What ``store`` names: an SQLite file (empty: the one in ``data_dir``) or a PostgreSQL
+    database. Raises ``ConfigError`` for anything else."""
     if not store:
-        return data_dir / DB_FILE_NAME
+        return SqliteFile(data_dir / DB_FILE_NAME)
+    if _POSTGRES.fullmatch(store):
+        return PostgresUrl(store)
     kind, colon, path = store.partition(":")
     if kind != "sqlite" or not colon or not path:
-        hint = "; PostgreSQL is not supported yet" if kind.startswith("postgres") else ""
-        raise ConfigError(f"store = {store!r}: expected sqlite:PATH (the database file){hint}")
-    return Path(path).expanduser()
+        raise ConfigError(f"store = {store!r}: expected sqlite:PATH (the database file) or "
+                          "postgresql://USER@HOST:PORT/DB")
+    return SqliteFile(Path(path).expanduser())
 
 
 def _check(f: dataclasses.Field[Any], value: Any) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._sqlite_schema import BUSY_TIMEOUT_MS, DB_FILE_NAME, SCHEMA_VERSION, user_version
-from .keyfile import KEY_FILE_NAME, DecryptError, KeyFileError, PasswordBox, key_path, read_key
+from .keyfile import KEY_FILE_NAME, DecryptError, KeyFileError, PasswordBox, read_key
 
 FORMAT = "imipd-backup-v1"
 MANIFEST = "manifest.json"
@@ -50,12 +50,12 @@ def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(users), int(messages)
 
 
-def create_backup(db_file: Path, key_dir: Path, dest: Path) -> BackupInfo:
-    """Snapshot the database ``db_file`` and the key of ``key_dir`` into the new file ``dest``
+def create_backup(db_file: Path, key_file: Path, dest: Path) -> BackupInfo:
+    """Snapshot the database ``db_file`` and the key ``key_file`` into the new file ``dest``
     (refuses to overwrite it)."""
     if not db_file.is_file():
         raise BackupError(f"no database at {db_file}")
-    key = read_key(key_path(key_dir))
+    key = read_key(key_file)
     if dest.exists():
         raise BackupError(f"{dest} exists already: choose a new file name")
     if not dest.parent.is_dir():
@@ -79,7 +79,7 @@ def create_backup(db_file: Path, key_dir: Path, dest: Path) -> BackupInfo:
         with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
             _add_bytes(tar, MANIFEST, manifest)
             tar.add(snapshot, arcname=DB_FILE_NAME)
-            _add_bytes(tar, KEY_FILE_NAME, key_path(key_dir).read_bytes())
+            _add_bytes(tar, KEY_FILE_NAME, key_file.read_bytes())
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, dest)
@@ -141,11 +141,12 @@ def _check_unpacked(path: Path, into: Path) -> BackupInfo:
     return BackupInfo(version, users, messages, float(manifest.get("created_at", 0)))
 
 
-def restore_backup(path: Path, db_file: Path, key_dir: Path, *, force: bool) -> BackupInfo:
-    """Put a backup in place as the database ``db_file`` and the key of ``key_dir``;
+def restore_backup(path: Path, db_file: Path, key_file: Path, *, force: bool) -> BackupInfo:
+    """Put a backup in place as the database ``db_file`` and the key file ``key_file``;
     existing data needs ``force``."""
-    if (db_file.exists() or key_path(key_dir).exists()) and not force:
-        where = key_dir if db_file.parent == key_dir else f"{db_file} or {key_dir}"
+    key_dir = key_file.parent
+    if (db_file.exists() or key_file.exists()) and not force:
+        where = key_dir if db_file.parent == key_dir else f"{db_file} or {key_file}"
         raise BackupError(f"{where} holds data already: use --force to replace it")
     created: list[Path] = []  # removed again when the backup is refused: nothing is left
     try:
@@ -163,7 +164,7 @@ def restore_backup(path: Path, db_file: Path, key_dir: Path, *, force: bool) -> 
             for suffix in ("-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     db_file.with_name(db_file.name + suffix).unlink()
-            shutil.move(staged / KEY_FILE_NAME, key_path(key_dir))  # renamed when it can be
+            shutil.move(staged / KEY_FILE_NAME, key_file)  # renamed when it can be
             os.replace(staged / DB_FILE_NAME, db_file)
     except BaseException:
         _remove_dirs(created)

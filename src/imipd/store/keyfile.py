@@ -53,15 +53,15 @@ def key_path(data_dir: Path) -> Path:
     return data_dir / KEY_FILE_NAME
 
 
-def load_or_create_key(data_dir: Path) -> bytes:
-    """The 32-byte key of ``data_dir``, created (with the directory) on first use.
+def load_or_create_key(path: Path) -> bytes:
+    """The 32-byte key in the file ``path``, created (mode 0600, and its directory, 0700,
+    when missing) on first use.
 
-    Safe when several processes call it at once on a fresh directory: exactly one
-    key is written and every caller returns it. Raises ``KeyFileError`` when the
-    file exists but is not a valid key file, and ``OSError`` on I/O failures.
+    Safe when several processes call it at once: exactly one key is written and every
+    caller returns it. Raises ``KeyFileError`` when the file exists but is not a valid
+    key file, and ``OSError`` on I/O failures.
     """
-    ensure_data_dir(data_dir)
-    path = key_path(data_dir)
+    ensure_data_dir(path.parent)
     if not path.exists():
         _create_exclusively(path, _encode_key(secrets.token_bytes(KEY_SIZE)))
     return read_key(path)

@@ -79,7 +79,7 @@ class NoStore(Exception):
 class SqliteStore:
     """``Store`` on an SQLite file, with all disk work on one dedicated thread.
 
-    Build it with ``await SqliteStore.open(database, key_dir)``; the method contracts are
+    Build it with ``await SqliteStore.open(database, key_file)``; the method contracts are
     those documented on ``Store``. Reading a password (``credentials``) raises
     ``keyfile.DecryptError`` when ``secret.key`` is not the database's key.
     A cancelled call still runs (and commits) on the thread.
@@ -100,13 +100,13 @@ class SqliteStore:
 
     @classmethod
     async def open(
-        cls, database: Path, key_dir: Path, *, synchronous: str = "full", upgrade: bool = False,
-        create: bool = True,
+        cls, database: Path, key_file: Path, *, synchronous: str = "full",
+        upgrade: bool = False, create: bool = True,
     ) -> SqliteStore:
         """Open (creating on first run) the database file ``database``, whose passwords are
-        encrypted with the key in ``key_dir`` (the data directory; created when missing).
-        With ``create`` false nothing is created: a missing database raises ``NoStore``
-        (a missing key file ``keyfile.KeyFileError``).
+        encrypted with the key in ``key_file`` (created, with the data directory, when
+        missing). With ``create`` false nothing is created: a missing database raises
+        ``NoStore`` (a missing key file ``keyfile.KeyFileError``).
 
         ``synchronous`` is SQLite's durability setting, "full" or "normal". With
         ``upgrade`` an older schema is migrated instead of refused. Raises
@@ -116,7 +116,7 @@ class SqliteStore:
         check_synchronous(synchronous)
         thread = DbThread("imipd-sqlite")
         try:
-            db = await thread.run(_open_db, database, key_dir, synchronous, upgrade, create)
+            db = await thread.run(_open_db, database, key_file, synchronous, upgrade, create)
         except BaseException:
             await thread.stop()
             raise
@@ -128,8 +128,8 @@ class SqliteStore:
                             upgrade: bool = False, create: bool = True) -> SqliteStore:
         """Open the store of a data directory as laid out by default: its database
         ``imipd.sqlite3`` and its key, side by side."""
-        return await cls.open(data_dir / DB_FILE_NAME, data_dir, synchronous=synchronous,
-                              upgrade=upgrade, create=create)
+        return await cls.open(data_dir / DB_FILE_NAME, key_path(data_dir),
+                              synchronous=synchronous, upgrade=upgrade, create=create)
 
     async def close(self) -> None:
         """Let queued calls finish, close the connection, stop the thread. Idempotent."""
@@ -274,16 +274,16 @@ class SqliteStore:
         return await self._read(ops.count_stored, recipient)
 
 
-def _open_db(database: Path, key_dir: Path, synchronous: str, upgrade: bool,
+def _open_db(database: Path, key_file: Path, synchronous: str, upgrade: bool,
              create: bool) -> ops.Db:
     """Runs on the database thread: key, connection, schema, key check."""
     if create:
-        key = load_or_create_key(key_dir)
+        key = load_or_create_key(key_file)
     elif not database.is_file():
         raise NoStore(database)
     else:
-        key = read_key(key_path(key_dir))
-    box = PasswordBox(key, source=key_path(key_dir))
+        key = read_key(key_file)
+    box = PasswordBox(key, source=key_file)
     try:
         conn = connect(database, synchronous, create=create)
     except FileNotFoundError:
