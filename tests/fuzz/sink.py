@@ -62,6 +62,9 @@ class RecordingSink:
     def acknowledged_exactly(self) -> bool:
         return True
 
+    def hold_until(self, count: int) -> None:
+        return
+
     async def disconnected(self) -> None:
         return
 

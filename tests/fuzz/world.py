@@ -457,7 +457,7 @@ async def open_world(template: Path, *, limits: Limits | None = None,
                 if conn is not None and not conn.ended:
                     await _drive(conn.conversation, conn.conversation.lost())
             await _settle()
-            world.journal.close()
+            await world.journal.close()
             await store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

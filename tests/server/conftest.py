@@ -13,6 +13,7 @@ from imipd.store.keyfile import PasswordBox, key_path, load_or_create_key
 from imipd.store.postgres import PostgresStore
 from imipd.store.sqlite import SqliteStore
 
+from ..services import new_schema
 from .imipd_process import ImipdServer
 
 
@@ -57,3 +58,12 @@ def imipd_server(tmp_path: Path) -> Iterator[ServerFactory]:
     for server in started:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> str:
+    """Each store a node can run on: "" (SQLite in the data directory), or the URL of a
+    fresh PostgreSQL schema (whose node keeps its journal in it)."""
+    if request.param == "sqlite":
+        return ""
+    return new_schema(request.getfixturevalue("postgres_database"))

@@ -205,11 +205,11 @@ ENDINGS = (
 
 
 def test_churn_of_5000_logins_delivers_each_message_exactly_once(
-        imipd_server: ServerFactory) -> None:
+        imipd_server: ServerFactory, store: str) -> None:
     """The issue: "5,000 login/logout cycles with messages between the users: 38 delivered
     twice". Each second copy was a stored delivery at the next login of a message the
     previous connection had received before it logged out with ``DISC``."""
-    server = imipd_server(AB, "--messages-per-second", "0")
+    server = imipd_server(AB, "--messages-per-second", "0", store=store)
     # about 2,000 a second: b, away between its logins and reading little, gets what waits
     # for it before that reaches the cap (10,000)
     sender = Sender(server.port, "a", "pw-a", ["b"], itertools.count(), pause=0.0005)
@@ -266,12 +266,13 @@ def test_churn_of_5000_logins_delivers_each_message_exactly_once(
 
 
 def test_a_peer_cut_off_for_not_reading_gets_exactly_what_it_lacked(
-        imipd_server: ServerFactory) -> None:
+        imipd_server: ServerFactory, store: str) -> None:
     """The issue: the cut-off peer had received 349 of the 496 messages answered 600 on
     its first connection, and got all 496 again at its next login. What the server's
     kernel still held for it when it was cut off reached it after the cut; only what
     never did may come again."""
-    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536")
+    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536",
+                          store=store)
     v, f = online_slow_reader_and_sender(server.port)
     status = answers(f, burst(f, "v", 800))
     assert set(status.values()) <= set(ACCEPTED), Counter(status.values())
@@ -385,12 +386,12 @@ def messages_slowly(client: Client, pause: float, hurry: threading.Event) -> lis
 
 
 def test_kill_9_with_slow_readers_and_a_flapping_user_never_repeats_on_one_connection(
-        imipd_server: ServerFactory) -> None:
+        imipd_server: ServerFactory, store: str) -> None:
     """The issue: after a kill -9 under load, a recipient got "the same stored message twice
     on one connection, back to back (e.g. 576, 576)". A second copy is allowed only for a
     message in flight at the kill: its first copy on a connection that was open then, the
     second a stored delivery after the restart."""
-    server = imipd_server(RECIPIENTS + SENDERS, "--messages-per-second", "0")
+    server = imipd_server(RECIPIENTS + SENDERS, "--messages-per-second", "0", store=store)
     counter = itertools.count()
     seqs = itertools.count()
     senders: list[Sender] = []

@@ -123,9 +123,10 @@ def collect_all(port: int, logins: int = 5, user: str = "v",
 
 
 def test_a_peer_cut_off_for_not_reading_gets_every_600_at_its_next_login(
-        imipd_server: ServerFactory) -> None:
+        imipd_server: ServerFactory, store: str) -> None:
     """The issue's reproduction: 800 messages of 8 KB to a peer that stopped reading."""
-    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536")
+    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536",
+                          store=store)
     v, f = online_slow_reader_and_sender(server.port)
     status = answers(f, burst(f, "v", 800))
     answered_600 = sorted(n for n, code in status.items() if code == 600)
@@ -148,11 +149,12 @@ def test_a_peer_cut_off_for_not_reading_gets_every_600_at_its_next_login(
 
 
 def test_a_login_that_reads_a_large_backlog_is_not_cut_off(
-        imipd_server: ServerFactory) -> None:
+        imipd_server: ServerFactory, store: str) -> None:
     """Stored messages far beyond the output limit (and the kernel's buffers) go out as the
     peer reads them: the server's own burst never counts against a peer that pauses for a
     moment as one that does not read."""
-    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536")
+    server = imipd_server(USERS, "--messages-per-second", "0", "--max-output-buffer", "65536",
+                          store=store)
     f = Client(server.port, "f")
     f.login("f", "pw-f")
     status = answers(f, burst(f, "v", 800))  # 6.4 MB while v is away
@@ -166,8 +168,8 @@ def test_a_login_that_reads_a_large_backlog_is_not_cut_off(
 
 
 def test_a_login_elsewhere_gets_what_the_old_session_did_not(
-        imipd_server: ServerFactory) -> None:
-    server = imipd_server(USERS, "--messages-per-second", "0")
+        imipd_server: ServerFactory, store: str) -> None:
+    server = imipd_server(USERS, "--messages-per-second", "0", store=store)
     v, f = online_slow_reader_and_sender(server.port)
     status = answers(f, burst(f, "v", 60))  # far more than v's buffers take
     assert set(status.values()) == {600}
@@ -182,8 +184,9 @@ def test_a_login_elsewhere_gets_what_the_old_session_did_not(
     assert second == sorted(second)
 
 
-def test_a_kill_9_loses_no_message_answered_600(imipd_server: ServerFactory) -> None:
-    server: ImipdServer = imipd_server(USERS, "--messages-per-second", "0")
+def test_a_kill_9_loses_no_message_answered_600(imipd_server: ServerFactory,
+                                                 store: str) -> None:
+    server: ImipdServer = imipd_server(USERS, "--messages-per-second", "0", store=store)
     v, f = online_slow_reader_and_sender(server.port)
     status = answers(f, burst(f, "v", 60))
     assert set(status.values()) == {600}  # all handed to v's connection, few read yet

@@ -183,8 +183,9 @@ def test_db_copy_refusals_are_one_line(tmp_path: Path, postgres_database: str) -
 def test_postgresql_out_of_reach_for_a_while(tmp_path: Path, postgres_database: str,
                                               imipd_server: ServerFactory) -> None:
     """Cut off (every connection reset, new ones refused): what needs the store is answered
-    890 at once and nothing is accepted; live messages go on; /healthz says so; once the
-    database answers again the node carries on by itself, and logs each change once."""
+    890 at once and nothing is accepted; a live message is delivered, and its sender's
+    600 comes once the journal (kept in the store) has it on record; /healthz says so; once
+    the database answers again the node carries on by itself, and logs each change once."""
     url = new_schema(postgres_database)
     proxy = TcpProxy(postgres_address())
     try:
@@ -194,17 +195,19 @@ def test_postgresql_out_of_reach_for_a_while(tmp_path: Path, postgres_database: 
         bob = connect_logged_in(server.port, "bob", "pw-b")
         proxy.cut()
         started = time.monotonic()
-        ref = alice.mesg("carol", b"lost in the outage")
-        alice.expect_ack(890, ref)
+        alice.expect_ack(890, alice.mesg("carol", b"lost in the outage"))
         assert time.monotonic() - started < 2.0
-        alice.expect_ack(600, alice.mesg("bob", b"live meanwhile"))
-        bob.expect_mesg("alice", "bob", b"live meanwhile")
+        live = bob.mesg("alice", b"live meanwhile")
+        alice.expect_mesg("bob", "alice", b"live meanwhile")
+        bob.expect_nothing(0.5)  # its 600 waits until the message is on record
+        alice.ping()  # and nobody else waits
         health = WebClient(server.web_url).get("/healthz")
         assert (health.status, health.json()["store"]) == (503, "failing"), health
         proxy.restore()
+        bob.expect_ack(600, live, timeout=10)
         deadline = time.monotonic() + 10
         while True:
-            ref = alice.mesg("carol", b"after the outage")
+            alice.mesg("carol", b"after the outage")
             block, raw = alice.receive()
             assert block.verb == "ACK", raw
             if block.args == ("601",) or time.monotonic() > deadline:
@@ -218,6 +221,8 @@ def test_postgresql_out_of_reach_for_a_while(tmp_path: Path, postgres_database: 
         log = server.log_text()
         assert log.count("imipd.store.postgres store cannot write") == 1
         assert log.count("imipd.store.postgres store writes again") == 1
+        assert log.count("journal cannot be written") == 1
+        assert log.count("journal written again") == 1
         assert "Traceback" not in log
     finally:
         proxy.close()

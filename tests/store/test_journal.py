@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 from pathlib import Path
@@ -12,10 +13,15 @@ from imipd.store import KeptMessage
 from imipd.store import journal as journal_module
 from imipd.store.identity import identities
 from imipd.store.journal import FILE_NAME, FileJournal, LeftOver
+from imipd.store.sqlite import SqliteStore
 
 GRUSS = "zwei Gr\u00fc\u00dfe".encode()
 BASE = (1 << 40) + 1
 """The first identity of incarnation 1."""
+
+
+def close(journal: FileJournal) -> None:
+    asyncio.run(journal.close())
 
 
 def new_journal(directory: Path) -> FileJournal:
@@ -47,7 +53,7 @@ def test_what_is_not_acknowledged_is_left_over_in_the_order_it_was_added(
             LeftOver(bob.number, [KeptMessage(104, "bob", "dave", b"three", 3.5)])]
     assert left_over(tmp_path) == left
     assert len(bob) == 1 and bob.messages() == left[1].messages
-    journal.close()  # something is in flight: the file stays for the next start
+    close(journal)  # something is in flight: the file stays for the next start
     assert left_over(tmp_path) == left
 
 
@@ -57,29 +63,37 @@ def test_nothing_is_on_record_before_a_flush_and_all_of_it_after(tmp_path: Path)
     assert journal.pending and left_over(tmp_path) == []
     journal.flush()  # one write, before the answer for it leaves
     assert not journal.pending and bodies(tmp_path) == [b"x"]
-    journal.close()
+    close(journal)
 
 
-def test_a_closed_flight_leaves_nothing(tmp_path: Path) -> None:
-    journal = new_journal(tmp_path)
-    flight = journal.in_flight("bob")
-    for i in range(10):
-        flight.add(i, i, "alice", b"%d" % i, 1.0)
-    journal.flush()
-    flight.close()  # (its messages went back to the store)
-    assert len(flight) == 0
-    journal.flush()
-    assert left_over(tmp_path) == []
-    journal.close()
-    assert not (tmp_path / FILE_NAME).exists()
+def test_a_released_flight_goes_back_to_the_store_and_leaves_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteStore.open_data_dir(tmp_path / "data")
+        await store.create_user("bob", "pw", "Bob")
+        journal = new_journal(tmp_path)
+        flight = journal.in_flight("bob")
+        for i in range(10):
+            flight.add(i, BASE + 100 + i, "alice", b"%d" % i, float(i))
+        journal.flush()
+        assert await flight.release(store) == 10
+        assert len(flight) == 0
+        journal.flush()
+        assert left_over(tmp_path) == []
+        await journal.close()
+        assert not (tmp_path / FILE_NAME).exists()
+        assert [m.body for m in await store.stored_messages("bob", 20)] == [
+            b"%d" % i for i in range(10)]
+        await store.close()
+
+    asyncio.run(main())
 
 
 def test_a_new_journal_starts_empty(tmp_path: Path) -> None:
     old = new_journal(tmp_path)
     old.in_flight("bob").add(1, 5, "alice", b"x", 1.0)
-    old.close()
+    close(old)
     assert bodies(tmp_path) == [b"x"]
-    new_journal(tmp_path).close()  # (what was left over was put back by then)
+    close(new_journal(tmp_path))  # (what was left over was put back by then)
     assert left_over(tmp_path) == []
 
 
@@ -90,7 +104,7 @@ def two_writes(directory: Path) -> bytes:
     journal.flush()
     journal.in_flight("carol").add(4, 6, "alice", b"cut short by the crash", 1.0)
     journal.flush()
-    journal.close()
+    close(journal)
     return (directory / FILE_NAME).read_bytes()
 
 
@@ -167,9 +181,9 @@ def test_a_large_file_is_rewritten_with_what_is_in_flight(
     fast.add(500, 500, "alice", b"after the rewrite", 2.0)
     journal.flush()
     assert bodies(tmp_path) == [b"still in flight", b"after the rewrite"]
-    slow.close()
+    slow.acknowledge(1)
     fast.acknowledge(500)
-    journal.close()
+    close(journal)
     assert not (tmp_path / FILE_NAME).exists()
 
 
@@ -178,7 +192,7 @@ def test_the_file_is_private(tmp_path: Path) -> None:
     journal.in_flight("bob").add(1, 1, "alice", b"secret", 1.0)
     journal.flush()
     assert os.stat(tmp_path / FILE_NAME).st_mode & 0o777 == 0o600
-    journal.close()
+    close(journal)
 
 
 def test_space_is_reserved_ahead_and_the_file_keeps_its_size(tmp_path: Path) -> None:
@@ -188,4 +202,4 @@ def test_space_is_reserved_ahead_and_the_file_keeps_its_size(tmp_path: Path) -> 
     info = os.stat(tmp_path / FILE_NAME)
     assert info.st_size < 1200 and info.st_blocks * 512 >= journal_module.RESERVE
     assert not journal.full
-    journal.close()
+    close(journal)

@@ -138,8 +138,7 @@ class Backlog:
         store = session.service.store
 
         async def keep() -> None:
-            await until_stored(lambda: store.keep_messages(held.messages(), held.number))
-            held.close()
+            await until_stored(lambda: held.release(store))
 
         self._spill = asyncio.get_running_loop().create_task(keep())
 
@@ -191,6 +190,8 @@ class Backlog:
                 if self._spill is not None:  # (held messages come before what follows them)
                     await asyncio.wait((self._spill,))
                     self._spill = None
+                # messages this node showed last are out of the store (a journal in it)
+                await session.service.journal.settled()
                 batch = await store.stored_messages(session.key, FLUSH_BATCH)
                 if session.stage is not Stage.BACKLOG:
                     return
@@ -220,10 +221,13 @@ class Backlog:
             shown += len(part)
         _resolve(read)  # the first batch is out before the next block's answer
         if shown:
-            ids = [message.id for message in batch[:shown]]
-            flight = session.owed().number
-            await until_stored(lambda: service.store.delete_messages(
-                session.key, ids, flight, service.clock()))
+            if service.journal.claims:  # recording them takes them out of the store
+                await service.journal.settled()
+            else:
+                ids = [message.id for message in batch[:shown]]
+                flight = session.owed().number
+                await until_stored(lambda: service.store.delete_messages(
+                    session.key, ids, flight, service.clock()))
             service.stats.messages["flushed"] += shown
             session.log.info("delivered %d stored message(s)", shown)
         return shown == len(batch) and await session.outlet.drained()
@@ -236,8 +240,8 @@ class Backlog:
             held = self._held
             if not held:
                 if held is not None:
-                    held.close()
                     self._held = None
+                    await until_stored(functools.partial(held.release, session.service.store))
                 if self._again or self._spill is not None:
                     return False
                 self._spilled = False

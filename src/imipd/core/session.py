@@ -362,14 +362,12 @@ class Session:
         await delivered(service.router.deliver(self.key, HANDED_BACK))
 
     async def _hand_back(self, flight: InFlight) -> None:
-        if flight:
-            service = self.service
-            kept = await until_stored(
-                lambda: service.store.keep_messages(flight.messages(), flight.number))
-            service.stats.messages["kept back"] += kept
+        store = self.service.store
+        kept = await until_stored(lambda: flight.release(store))
+        if kept:
+            self.service.stats.messages["kept back"] += kept
             self.log.info("%d message(s) the connection did not deliver went back to the "
                           "store", kept)
-        flight.close()  # only now: what it had is in the store
 
     # -- stored messages ------------------------------------------------------------------
 

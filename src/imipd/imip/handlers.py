@@ -246,6 +246,9 @@ def mesg(session: ImipSession, block: Block) -> Rest | None:
         raise Refusal(Status.BAD_HEADER, "MESG needs To")
     result = messages.send(user, to, block.body)
     if isinstance(result, Sent):
+        journal = user.service.journal
+        if journal.recorded > journal.committed:  # (a database journal: the answer waits)
+            session.hold_output(journal.recorded)
         if answers is _ALWAYS:
             session.answer(fields.get(H.ID_KEY), STATUS_OF_SENT[result])
         return None

@@ -39,6 +39,11 @@ class Writer(Protocol):
         """Whether ``acknowledged`` is exact, not only a lower bound (see ``Outlet``)."""
         ...
 
+    def hold_until(self, count: int) -> None:
+        """What is written from now on waits until the journal has ``count`` messages on
+        record (``Journal.committed``)."""
+        ...
+
     async def disconnected(self) -> None:
         """Until the connection has closed (``acknowledged`` is then final)."""
         ...
@@ -102,6 +107,11 @@ class ImipSession:
         self._transport.write(serialize(verb, args, ((H.ID, block_id), *headers), body,
                                         sort_headers=True))
         return block_id
+
+    def hold_output(self, count: int) -> None:
+        """What is written from now on answers for messages the journal records: it waits
+        until ``count`` are on record."""
+        self._transport.hold_until(count)
 
     def answer(self, block_id: str | None, status: Status, reason: str = "") -> None:
         """``ACK <status>``, with ``Reference`` when the answered block's ID was read."""

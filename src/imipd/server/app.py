@@ -137,7 +137,7 @@ class Server:
         except BaseException:
             await self._close_listeners()
             if self.journal is not None:
-                self.journal.close()
+                await self.journal.close()
             await store.close()
             raise
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
@@ -336,7 +336,7 @@ class Server:
                 for waiting in late:
                     waiting.cancel()
         if self.journal is not None:
-            self.journal.close()  # the file stays when something in it is not retired
+            await self.journal.close()  # what is not retired stays on record
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

@@ -10,6 +10,7 @@ option.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from ..core.accounts import DropSessions
@@ -22,6 +23,8 @@ from ..store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
 from ..store.sqlite import SqliteStore, schema_status
 from . import control
 from .config import Config, PostgresUrl
+
+log = logging.getLogger("imipd.server")
 
 
 async def open_store(config: Config, *, upgrade: bool = False, create: bool = True) -> Store:
@@ -43,11 +46,24 @@ async def open_store(config: Config, *, upgrade: bool = False, create: bool = Tr
 
 async def open_journal(config: Config, store: Store) -> Journal:
     """The node's journal of live messages, new, under a new incarnation (``store.identity``):
-    what a previous run left in it (it died before their recipients had them) goes back to
-    ``store`` first. Raises ``Unavailable`` when the store cannot take it (the old journal
-    then stays for the next start)."""
+    a file in the data directory on SQLite, the store itself on PostgreSQL
+    (``shared_journal``). What a previous run left in flight (it died before the recipients
+    had it) goes back to the store first. Raises ``Unavailable`` when the store cannot take
+    it (what it left then stays for the next start)."""
+    incarnation = await store.new_incarnation()
+    next_id = identities(incarnation)
+    if isinstance(config.location, PostgresUrl):
+        from ..store.postgres import PostgresStore
+        from ..store.shared_journal import StoreJournal
+
+        assert isinstance(store, PostgresStore)
+        # one node on the database (the local router): every other incarnation is dead
+        back = await store.recover_in_flight(incarnation, others=True)
+        if back:
+            log.warning("%d message(s) in flight when imipd stopped go back to the store",
+                        len(back))
+        return StoreJournal(store, next_id)
     data_dir = Path(config.data_dir)
-    next_id = identities(await store.new_incarnation())
     for left in FileJournal.left_over(data_dir, next_id):
         await store.keep_messages(left.messages, left.flight)
     return FileJournal.open(data_dir, next_id)

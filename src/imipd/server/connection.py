@@ -83,10 +83,11 @@ class Connection(asyncio.Protocol):
     """The asyncio side of one client connection; the ``Transport`` of its conversation."""
 
     __slots__ = (  # one per connection: no per-instance dict
-        "_ack_at", "_acked", "_closed", "_closed_waiter", "_cut", "_drain_waiter", "_exact",
-        "_final", "_flush_scheduled", "_front", "_gate", "_gone", "_gone_waiter", "_handed",
-        "_loop", "_out", "_paused", "_sock", "_transport", "_writing_paused", "_written",
-        "block_since", "conn_id", "connected_at", "conversation", "last_seen", "peer",
+        "_ack_at", "_acked", "_after_hold", "_closed", "_closed_waiter", "_cut", "_drain_waiter",
+        "_exact", "_final", "_flush_scheduled", "_front", "_gate", "_gone", "_gone_waiter",
+        "_handed", "_hold", "_holding", "_loop", "_out", "_paused", "_sock", "_transport",
+        "_writing_paused", "_written", "block_since", "conn_id", "connected_at",
+        "conversation", "last_seen", "peer",
     )
 
     def __init__(self, front: Front, gate: Gate) -> None:
@@ -131,6 +132,13 @@ class Connection(asyncio.Protocol):
         self._exact = True
         """Whether ``_final`` is what the peer had (the kernel could be asked at the end, or
         the peer had acknowledged everything)."""
+        self._hold = 0
+        """The journal's ``recorded`` count this connection's output waits for: it answers
+        for messages the journal has not committed yet (never, with a file journal)."""
+        self._holding = False
+        """Output waits for the journal (``_hold``)."""
+        self._after_hold: Callable[[], None] | None = None
+        """A close asked for while output was held: done once it has gone."""
 
     @property
     def user(self) -> Session | None:
@@ -287,6 +295,11 @@ class Connection(asyncio.Protocol):
         journal = self._gate.journal
         if journal.pending:  # what the service answers for is on record before any answer
             journal.flush()
+        if self._hold > journal.committed:  # (a database journal's commit is under way)
+            if not self._holding:
+                self._holding = True
+                journal.when_committed(self._hold, self._held_no_more)
+            return
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         self._handed += len(data)
@@ -297,6 +310,22 @@ class Connection(asyncio.Protocol):
             assert self.conversation is not None
             self.conversation.close()  # the user takes nothing more: messages are stored
             self.abort()
+
+    def hold_until(self, count: int) -> None:
+        """What is written from now on leaves once the journal has ``count`` messages on
+        record: it answers for them (a ``600``, or an answer after an errors-only one)."""
+        if count > self._hold:
+            self._hold = count
+
+    def _held_no_more(self) -> None:
+        self._holding = False
+        self._flush()
+        if self._after_hold is not None and not self._holding:
+            finish, self._after_hold = self._after_hold, None
+            finish()
+        if not self._writing_paused:
+            _wake(self._drain_waiter)
+            self._drain_waiter = None
 
     def _owes(self) -> bool:
         """Whether the user here has been shown messages the peer may not have yet: only
@@ -334,6 +363,9 @@ class Connection(asyncio.Protocol):
         all (or after ``ACK_WAIT``)."""
         self._flush()
         self._closed = True
+        if self._holding:  # what waits for the journal goes first
+            self._after_hold = self.close
+            return
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -382,6 +414,9 @@ class Connection(asyncio.Protocol):
         """Answer already written: flush, shut down our side, discard input, then close."""
         self._flush()
         self._closed = True
+        if self._holding:  # what waits for the journal goes first
+            self._after_hold = self.linger
+            return
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -402,7 +437,7 @@ class Connection(asyncio.Protocol):
         connection was closed gracefully meanwhile, which sends what was written first);
         False when some of it may never be sent."""
         self._flush()
-        if self._writing_paused and not self._gone:
+        if (self._writing_paused or self._holding) and not self._gone:
             if self._drain_waiter is None:
                 self._drain_waiter = self._loop.create_future()
             try:

@@ -59,7 +59,14 @@ _V1 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = (
+    # the journal of messages in flight lives in the messages table itself (shared_journal):
+    # a row whose flight is set and delivered_at is not is on its way to that connection
+    "CREATE INDEX messages_in_flight ON messages (flight) "
+    "WHERE flight IS NOT NULL AND delivered_at IS NULL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """``MIGRATIONS[n]`` takes a database from version n to n + 1. Append only."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -197,7 +197,7 @@ class InFlight(Protocol):
     """The messages handed to one connection, in order, that its peer has not acknowledged
     yet: what the server still answers for (docs/protocol.md §6.4). Each is known by where it ends
     in the connection's output (its mark). A session also keeps the messages it holds back
-    behind its stored ones in one (their marks are 0 until they are shown)."""
+    behind its stored ones in one (their marks count them from 1 until they are shown)."""
 
     number: int
     """The record's identity (from the same counter as message identities): the store
@@ -211,29 +211,46 @@ class InFlight(Protocol):
         ...
 
     def acknowledge(self, mark: int) -> None:
-        """The peer has everything up to ``mark``: those messages are retired."""
+        """The peer has everything up to ``mark`` (or, of held messages, those up to ``mark``
+        are shown now, and on another record): those messages are retired."""
         ...
 
     def messages(self) -> list[KeptMessage]:
         """The messages still in flight, oldest first (to go back to the store)."""
         ...
 
-    def close(self) -> None:
-        """The connection is over, and what it had went back to the store: retire all."""
+    async def release(self, store: Store) -> int:
+        """The connection is over: what is still in flight goes back to ``store`` (in the
+        order it was accepted, with its time), and the record is closed; how many went
+        back. Raises ``Unavailable`` (nothing is lost: call it again)."""
         ...
 
 
 class Journal(Protocol):
-    """The record of the messages in flight of every connection of a node
-    (``journal.FileJournal``), which survives the process. It also hands out the identities
-    of the messages the node accepts (``identity``)."""
+    """The record of the messages in flight of every connection of a node, which survives
+    the node: ``journal.FileJournal`` in the data directory (one node), or
+    ``shared_journal.StoreJournal`` in a PostgreSQL store, where the other nodes find it
+    when this one dies. It also hands out the identities of the messages the node accepts
+    (``identity``)."""
 
     next_id: Callable[[], int]
     """A new identity for an accepted message (or an ``InFlight``); never given twice."""
 
     full: bool
-    """No room is kept for more messages (the disk is full): a message must not be taken
-    until this is False again (``Unavailable``); retiring them still works."""
+    """No message can be recorded now (the disk is full, the database out of reach): a
+    message must not be taken until this is False again (``Unavailable``)."""
+
+    recorded: int
+    """How many messages were recorded (``InFlight.add``) so far, where recording is not
+    done at once (``committed`` tells how many are on record); 0 where it is."""
+
+    committed: int
+    """Of ``recorded``, how many are on record: an answer for a message (its ``600``, or a
+    later answer that proves an errors-only message accepted) waits until it is."""
+
+    claims: bool
+    """Recording a stored message that is shown takes it out of the store already
+    (``Store.delete_messages`` is not needed)."""
 
     def in_flight(self, recipient: str) -> InFlight:
         """A new connection's messages in flight, for ``recipient`` (a user key)."""
@@ -245,17 +262,26 @@ class Journal(Protocol):
         ...
 
     def flush(self) -> None:
-        """Make what was recorded survive the process (written before any answer for it).
-        Never raises: a write that fails is kept, tried again at the next flush, and marks
-        the journal ``full`` meanwhile (logged once)."""
+        """Make what was recorded survive the process (a file: written before any answer
+        for it; a database: a commit begins, ``committed`` follows). Never raises: what
+        cannot be written is kept, tried again, and marks the journal ``full`` meanwhile
+        (logged once)."""
+        ...
+
+    def when_committed(self, count: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once ``committed`` reaches ``count``."""
+        ...
+
+    async def settled(self) -> None:
+        """Until what was recorded so far is committed."""
         ...
 
     async def room(self) -> None:
         """Until the journal is not ``full``."""
         ...
 
-    def close(self) -> None:
-        """Flush, and release what holds the record."""
+    async def close(self) -> None:
+        """Write what waits, and release what holds the record."""
         ...
 
 

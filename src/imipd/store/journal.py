@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from .base import KeptMessage
+from .base import KeptMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +136,19 @@ class Flight:
         return cast(Iterator[tuple[int, str, bytes, float]],
                     zip(fields, fields, fields, fields, strict=True))
 
-    def close(self) -> None:
-        """The connection is over and whatever it had went back to the store: retire all."""
-        self._marks.clear()
+    async def release(self, store: Store) -> int:
+        kept = await store.keep_messages(self.messages(), self.number) if self._marks else 0
+        self._marks.clear()  # only now: what it had is in the store
         self._messages.clear()
         self._journal._close(self)
+        return kept
 
 
 class FileJournal:
     """The journal of one node, in ``FILE_NAME`` of its data directory."""
+
+    recorded = committed = 0  # written at once, before any answer: nothing waits for it
+    claims = False
 
     def __init__(self, path: Path, next_id: Callable[[], int]) -> None:
         """Private: use ``open``, after ``left_over``."""
@@ -220,6 +224,12 @@ class FileJournal:
         """Until the journal is not ``full``."""
         if self.full:
             await self._has_room.wait()
+
+    def when_committed(self, count: int, callback: Callable[[], None]) -> None:
+        callback()  # (never asked: nothing waits)
+
+    async def settled(self) -> None:
+        return  # (written at once)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -365,7 +375,7 @@ class FileJournal:
         if self._reserved != _UNLIMITED:
             self._reserved = reserve
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Write what waits; the file goes when no message in it is in flight."""
         self._retry_at = 0.0
         self.flush()

@@ -50,6 +50,10 @@ from .keyfile import PasswordBox
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Claim = tuple[int, str, str, bytes, float, int]
+"""A message in flight: id, recipient key, sender, body, accepted at, the connection's record."""
+Retired = tuple[int, int]
+"""A message its peer acknowledged: the connection's record, the message's id."""
 Conn = Any
 """An asyncpg connection (asyncpg ships no type hints)."""
 
@@ -353,6 +357,27 @@ class PostgresStore:
     async def new_incarnation(self) -> int:
         return await self._write(_new_incarnation)
 
+    # -- the journal of messages in flight (shared_journal) ------------------------------
+
+    async def record_in_flight(self, claims: Sequence[Claim], retired: Sequence[Retired],
+                               released: Sequence[int], at: float) -> dict[int, int]:
+        """One commit of a node's journal: messages handed to connections (``claims``: a
+        row in flight on that connection, taken out of the store if it waited there),
+        messages their peers acknowledged (``retired``: kept a day without their body),
+        and connections that ended (``released``: what they still had waits again).
+        Returns, per released connection, how many of its messages wait again."""
+        return await self._write(_record_in_flight, claims, retired, released, at)
+
+    async def recover_in_flight(self, incarnation: int, *, others: bool = False) -> list[str]:
+        """What the connections of a node's ``incarnation`` had in flight (of every other
+        incarnation, with ``others``) waits in the store again: the key of its recipient,
+        once per message."""
+        rows = await self._write(
+            _fetch, "UPDATE messages SET flight = NULL WHERE flight IS NOT NULL "
+            "AND delivered_at IS NULL AND (flight >> 40) "
+            + ("<> $1" if others else "= $1") + " RETURNING recipient", incarnation)
+        return [str(row[0]) for row in rows]
+
     async def count_stored(self, recipient: str | None = None) -> int:
         if recipient is None:
             return int(await self._read(
@@ -507,6 +532,38 @@ async def _keep_messages(conn: Conn, messages: Sequence[KeptMessage], flight: in
             name_key(message.recipient), flight)
         kept += 1 if done else 0
     return kept
+
+
+async def _record_in_flight(conn: Conn, claims: Sequence[Claim], retired: Sequence[Retired],
+                            released: Sequence[int], at: float) -> dict[int, int]:
+    if claims:
+        last = {claim[0]: claim for claim in claims}  # (a message moved twice: where it is)
+        columns = list(zip(*last.values(), strict=True))
+        # in flight on its connection: new, or out of the store, or moved between two
+        # connections of this node (held, then shown)
+        await conn.execute(
+            "INSERT INTO messages (id, recipient, sender, body, accepted_at, flight) "
+            "SELECT c.id, c.recipient, c.sender, c.body, c.at, c.flight FROM unnest("
+            "$1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::float8[], $6::bigint[]) "
+            "AS c(id, recipient, sender, body, at, flight) JOIN users ON users.key = c.recipient "
+            "ON CONFLICT (id) DO UPDATE SET flight = excluded.flight, body = excluded.body "
+            "WHERE messages.flight IS NULL OR (messages.delivered_at IS NULL "
+            "AND messages.flight >> 40 = excluded.flight >> 40)", *columns)
+    if retired:
+        flights, ids = zip(*retired, strict=True)
+        await conn.execute(
+            "UPDATE messages SET body = ''::bytea, delivered_at = $3 FROM unnest($1::bigint[], "
+            "$2::bigint[]) AS r(flight, id) WHERE messages.id = r.id "
+            "AND messages.flight = r.flight AND messages.delivered_at IS NULL",
+            list(flights), list(ids), at)
+    back: dict[int, int] = dict.fromkeys(released, 0)
+    if released:
+        for row in await conn.fetch(
+                "WITH back AS (SELECT id, flight FROM messages WHERE flight = ANY($1::bigint[]) "
+                "AND delivered_at IS NULL FOR UPDATE) UPDATE messages SET flight = NULL "
+                "FROM back WHERE messages.id = back.id RETURNING back.flight", list(released)):
+            back[int(row[0])] += 1
+    return back
 
 
 async def _new_incarnation(conn: Conn) -> int:
